@@ -1,0 +1,1 @@
+"""Vocoders and the shared log-mel definition."""
