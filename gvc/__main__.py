@@ -1,0 +1,5 @@
+"""`python -m gvc` runs the command line."""
+
+from gvc.cli import main
+
+main()
