@@ -56,8 +56,8 @@ class F0Task(Task):
         self._ready = False
 
     def preload(self) -> None:
-        import librosa  # noqa: F401
         import parselmouth  # noqa: F401
+        import soxr  # noqa: F401
 
     def outputs(self, src: Source) -> tuple[Path, ...]:
         return (feature_path(self.out_root, Feature.PITCH, src.utt),)

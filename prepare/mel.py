@@ -61,8 +61,9 @@ class MelTask(Task):
         self.out_root = Path(out_root)
 
     def preload(self) -> None:
-        import librosa  # noqa: F401
-        import torch  # noqa: F401
+        from vocoder.mel import _basis
+
+        _basis(MEL)  # librosa's filterbank, built once and inherited by the forked workers
 
     def outputs(self, src: Source) -> tuple[Path, ...]:
         return (feature_path(self.out_root, Feature.MEL, src.utt),)

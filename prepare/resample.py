@@ -83,7 +83,6 @@ class ResampleTask(Task):
         self.cfg = settings
 
     def preload(self) -> None:
-        import librosa  # noqa: F401
         import soxr  # noqa: F401
 
     def outputs(self, src: Source) -> tuple[Path, ...]:

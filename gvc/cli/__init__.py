@@ -12,6 +12,7 @@ import sys
 import typer
 
 from gvc import __version__
+from gvc.cli import demo as _demo
 from gvc.cli import prepare as _prepare
 
 app = typer.Typer(
@@ -38,6 +39,7 @@ def _root(
 
 
 _prepare.register(app)
+_demo.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,29 @@
+# Set-up and everyday commands. `make test` and `make demo` work on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: install test demo bench lint clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+test: $(VENV)/.installed
+	$(PY) -m pytest
+
+demo: $(VENV)/.installed
+	$(PY) -m gvc demo --out demo
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/bench_prepare.py
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check gvc prepare pitch hubert speaker vocoder tests benchmarks
+
+clean:
+	rm -rf $(VENV) demo .pytest_cache
