@@ -12,6 +12,7 @@ import sys
 import typer
 
 from gvc import __version__
+from gvc.cli import dataset as _dataset
 from gvc.cli import demo as _demo
 from gvc.cli import prepare as _prepare
 
@@ -39,6 +40,7 @@ def _root(
 
 
 _prepare.register(app)
+_dataset.register(app)
 _demo.register(app)
 
 

@@ -1,0 +1,1 @@
+"""Training lists (Grad-SVC's `files/train.txt` / `files/valid.txt`) and the dataset check."""
