@@ -84,3 +84,71 @@ def extract_f0(
     on_gpu = device.startswith("cuda") and extractor.name.startswith("crepe")
     task = F0Task(out, extractor, in_process_batch=8 if on_gpu else 0)
     return run_task(task, sources, problems, jobs=jobs, force=force, shard=shard, console=console)
+
+
+def extract_hubert(
+    waves: Path = DEFAULT_DATA / Feature.WAVES_16K.value,
+    out: Path = DEFAULT_DATA / Feature.HUBERT.value,
+    *,
+    model: Path | None = None,
+    device: str = "cpu",
+    precision: str = "fp32",
+    batch_files: int = 8,
+    force: bool = False,
+    shard: Shard = Shard(),
+    console: Console | None = None,
+) -> Report:
+    """HuBERT-Soft units of every 16 kHz wave into `out/<singer>/<utt>.vec.npy` ([T, 256] float32).
+
+    The model (default `hubert_pretrain/hubert-soft-0d54a1f4.pt`) loads only when some file needs
+    it; a missing model file is a `CheckpointError` naming the path and where to get it.
+    """
+    from hubert import DEFAULT_CHECKPOINT
+    from prepare.content import HubertTask, hubert_settings
+
+    model = Path(model or DEFAULT_CHECKPOINT)
+    sources, problems = discover(waves, WAV_ONLY)
+    if not model.is_file():
+        from hubert.checkpoint import load_net
+
+        load_net(model)  # raises the CheckpointError with the download hint
+    meta.claim_folder(out, meta.describe("hubert", "hubert-soft", hubert_settings(model)), force, "gvc extract-hubert")
+    task = HubertTask(out, model, device, precision, batch_files)
+    return run_task(task, sources, problems, force=force, shard=shard, console=console)
+
+
+def extract_speaker(
+    waves: Path = DEFAULT_DATA / Feature.WAVES_16K.value,
+    out: Path = DEFAULT_DATA / Feature.SPEAKER.value,
+    singer_out: Path = DEFAULT_DATA / "singer",
+    *,
+    encoder: str = "resemblyzer",
+    model_dir: Path | None = None,
+    pitch: Path | None = DEFAULT_DATA / Feature.PITCH.value,
+    jobs: int = 1,
+    device: str = "cpu",
+    force: bool = False,
+    shard: Shard = Shard(),
+    console: Console | None = None,
+) -> Report:
+    """d-vectors of every 16 kHz wave, then each singer's mean and profile (unsharded runs only:
+    a shard cannot see the other shards' utterances; run once more without --shard to average)."""
+    from gvc.errors import ConfigError
+    from prepare.speaker import ENCODERS, SpeakerTask, speaker_settings, write_singer_means
+
+    if encoder not in ENCODERS:
+        raise ConfigError(f"--encoder {encoder!r} is not one of {', '.join(ENCODERS)}")
+    sources, problems = discover(waves, WAV_ONLY)
+    if encoder == "lstm":
+        from speaker import load_speaker_encoder
+
+        load_speaker_encoder("lstm", model_dir)  # fail before any work when the weights are missing
+    record = meta.describe("speaker", encoder, speaker_settings(encoder, model_dir))
+    meta.claim_folder(out, record, force, "gvc extract-speaker")
+    on_gpu = device.startswith("cuda")
+    task = SpeakerTask(out, encoder, model_dir, device, in_process_batch=16 if on_gpu else 0)
+    report = run_task(task, sources, problems, jobs=jobs, force=force, shard=shard, console=console)
+    if shard.count == 1 and Path(out).is_dir():
+        meta.claim_folder(singer_out, {**record, "feature": "singer"}, force, "gvc extract-speaker")
+        write_singer_means(out, singer_out, pitch_root=pitch if pitch and Path(pitch).is_dir() else None, waves_root=waves)
+    return report

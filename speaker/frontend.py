@@ -14,6 +14,12 @@ configured by `speaker_pretrain/config.json`. The steps, for 16 kHz mono float i
 
 The result is [T, 80] float32 at 62.5 frames/s (hop 256 at 16 kHz), values in [-4, 4].
 Unlike the original, an all-silent input raises `AudioError` instead of dividing by zero.
+
+Step 2 is off by default. Grad-SVC's `prepare/preprocess_speaker.py` sets `do_sound_norm = True`
+on its `AudioProcessor`, but the reference fixture `speaker_lstm_small`, produced by running the
+original code, carries no sound norm (with it, every mel bin is off by a constant
+20 log10(0.95 / peak) dB), so the default follows what the original code demonstrably computes.
+`do_sound_norm=True` remains available (gain-independent embeddings, not Grad-SVC-compatible).
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ from gvc.errors import AudioError, ConfigError
 # Below this peak (-160 dBFS) a signal is treated as digital silence: sound norm would only
 # amplify rounding noise (the original divides by zero at exactly 0).
 SILENCE_PEAK = 1e-8
+
+# Switches Grad-SVC sets to True after reading config.json, whatever the file says.
+_FORCED_BY_GRADSVC = frozenset({"do_trim_silence"})
 
 
 @dataclass(frozen=True)
@@ -56,34 +65,44 @@ class FrontendConfig:
     mel_fmax: float = 8000.0
     do_trim_silence: bool = True
     trim_db: float = 60.0
-    do_sound_norm: bool = True
+    do_sound_norm: bool = False
     trim_margin_s: float = 0.01
 
     @classmethod
     def from_audio_section(cls, audio: dict[str, Any]) -> FrontendConfig:
         """Build from the `audio` dict of `config.json`; unrelated keys (griffin_lim...) are ignored.
 
+        `do_trim_silence` stays True whatever the file says, as in Grad-SVC.
+
         Raises:
             ConfigError: a value has the wrong type or the sample rate is not 16 kHz.
         """
         if not isinstance(audio, dict):
-            raise ConfigError(f"speaker config: 'audio' must be an object, got {type(audio).__name__}")
+            raise ConfigError(
+                f"speaker config: 'audio' must be an object, got {type(audio).__name__}"
+            )
         kwargs: dict[str, Any] = {}
         for f in fields(cls):
-            if f.name not in audio or audio[f.name] is None:
+            if f.name in _FORCED_BY_GRADSVC or f.name not in audio or audio[f.name] is None:
                 continue
             value = audio[f.name]
             default = getattr(cls, f.name)
             if isinstance(default, bool):
                 if not isinstance(value, bool):
-                    raise ConfigError(f"speaker config: audio.{f.name} must be true/false, got {value!r}")
+                    raise ConfigError(
+                        f"speaker config: audio.{f.name} must be true/false, got {value!r}"
+                    )
             elif isinstance(default, int):
-                if isinstance(value, bool) or not float(value).is_integer():
-                    raise ConfigError(f"speaker config: audio.{f.name} must be an integer, got {value!r}")
+                if not isinstance(value, (int, float)) or isinstance(value, bool) or value % 1:
+                    raise ConfigError(
+                        f"speaker config: audio.{f.name} must be an integer, got {value!r}"
+                    )
                 value = int(value)
             else:
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise ConfigError(f"speaker config: audio.{f.name} must be a number, got {value!r}")
+                    raise ConfigError(
+                        f"speaker config: audio.{f.name} must be a number, got {value!r}"
+                    )
                 value = float(value)
             kwargs[f.name] = value
         cfg = cls(**kwargs)
@@ -125,27 +144,22 @@ def prepare_wave(wav: np.ndarray, cfg: FrontendConfig = FrontendConfig()) -> np.
     if cfg.do_trim_silence:
         margin = int(cfg.sample_rate * cfg.trim_margin_s)
         x = x[margin:-margin] if margin > 0 else x
-        if x.size == 0:
-            raise AudioError(
-                f"audio too short for the speaker encoder: nothing left after dropping "
-                f"{margin} samples at each end; use utterances of at least 0.1 s"
-            )
-        peak = float(np.max(np.abs(x)))
-        if peak < SILENCE_PEAK:
-            raise AudioError("audio is silent (peak below -160 dBFS); cannot compute a speaker embedding")
+    if x.size == 0 or float(np.max(np.abs(x))) < SILENCE_PEAK:
+        raise AudioError(
+            "audio is silent or empty (peak below -160 dBFS after dropping the 10 ms margins); "
+            "cannot compute a speaker embedding"
+        )
+    if cfg.do_trim_silence:
         x = librosa.effects.trim(
             x, top_db=cfg.trim_db, frame_length=cfg.win_length, hop_length=cfg.hop_length
         )[0]
-    peak = float(np.max(np.abs(x))) if x.size else 0.0
-    if peak < SILENCE_PEAK:
-        raise AudioError("audio is silent (peak below -160 dBFS); cannot compute a speaker embedding")
     if x.size < cfg.fft_size:
         raise AudioError(
             f"audio too short for the speaker encoder: {x.size} samples after silence trimming, "
             f"needs at least {cfg.fft_size} ({cfg.fft_size / cfg.sample_rate * 1000:.0f} ms)"
         )
     if cfg.do_sound_norm:
-        x = x / peak * 0.95
+        x = x / np.max(np.abs(x)) * 0.95
     return x.astype(np.float32, copy=False)
 
 

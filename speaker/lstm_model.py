@@ -68,7 +68,9 @@ class LSTMSpeakerNet(nn.Module):
         return nn.functional.normalize(out[:, -1], p=2, dim=1)
 
 
-def window_offsets(num_total: int, num_frames: int = NUM_FRAMES, num_eval: int = NUM_EVAL) -> tuple[list[int], int]:
+def window_offsets(
+    num_total: int, num_frames: int = NUM_FRAMES, num_eval: int = NUM_EVAL
+) -> tuple[list[int], int]:
     """Start frames and length of the evaluation windows of an utterance of `num_total` frames.
 
     Offsets are `linspace(0, T - num_frames, num_eval)` truncated to int; when `T < num_frames`
@@ -82,7 +84,9 @@ def window_offsets(num_total: int, num_frames: int = NUM_FRAMES, num_eval: int =
     return [int(o) for o in offsets], length
 
 
-def windows(mel: torch.Tensor, num_frames: int = NUM_FRAMES, num_eval: int = NUM_EVAL) -> torch.Tensor:
+def windows(
+    mel: torch.Tensor, num_frames: int = NUM_FRAMES, num_eval: int = NUM_EVAL
+) -> torch.Tensor:
     """Cut the evaluation windows of one utterance.
 
     Args:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gvc.cli.common import Device, Force, Jobs, Precision, Quiet, Shard, Verbose, finish, setup_logging
+from gvc.cli.common import Device, Force, Jobs, Precision, Quiet, Shard, Verbose, VerboseLong, finish, setup_logging
 from gvc.errors import ConfigError
 from gvc.layout import DEFAULT_DATA, DEFAULT_RAW, Feature
 
@@ -114,3 +114,97 @@ def register(app: typer.Typer) -> None:
     app.command("resample")(resample)
     app.command("extract-mel")(extract_mel)
     app.command("extract-f0")(extract_f0)
+    register_features(app)
+
+
+def extract_hubert(
+    wav: Annotated[Path, typer.Option("--wav", "-w", help="Folder of 16 kHz waves: <wav>/<singer>/<utt>.wav.")] = DEFAULT_DATA / Feature.WAVES_16K.value,
+    vec: Annotated[Optional[Path], typer.Option("--vec", "-v", help="Where units go: the output folder (default data_gvc/hubert), or the .vec.npy file with --wave.")] = None,
+    wave: Annotated[Optional[Path], typer.Option("--wave", help="Single-file mode: one audio file (any rate).")] = None,
+    model: Annotated[Path, typer.Option("--model", help="HuBERT-Soft checkpoint (bshall/hubert v0.1 release).")] = Path("hubert_pretrain/hubert-soft-0d54a1f4.pt"),
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Files per model batch.")] = 8,
+    jobs: Jobs = 2,
+    force: Force = False,
+    shard: Shard = "1/1",
+    device: Device = "auto",
+    precision: Precision = "fp32",
+    quiet: Quiet = False,
+    verbose: VerboseLong = False,
+) -> None:
+    """Extract HuBERT-Soft content units [T, 256] at 50 fps (Grad-SVC's -w/-v flags work).
+
+    `-v` means the output here (as in Grad-SVC); use --verbose for debug logging. `--jobs` sets
+    the torch threads of the one model process.
+    """
+    import torch
+
+    from gvc.device import resolve_runtime
+    from prepare.discover import Shard as ShardSpec
+
+    setup_logging(quiet, verbose)
+    runtime = resolve_runtime(device, precision)
+    torch.set_num_threads(jobs)
+    if wave is not None:
+        if vec is None:
+            raise ConfigError("single-file mode needs --vec for the output .vec.npy")
+        from prepare.content import write_units
+
+        units = write_units(wave, vec, model=model, device=str(runtime.device), precision=precision)
+        typer.echo(f"wrote {vec} ({units.shape[0]} frames x {units.shape[1]})")
+        return
+    from prepare.steps import extract_hubert as run
+
+    out = vec if vec is not None else DEFAULT_DATA / Feature.HUBERT.value
+    finish(run(wav, out, model=model, device=str(runtime.device), precision=precision, batch_files=batch, force=force, shard=ShardSpec.parse(shard)))
+
+
+def extract_speaker(
+    wav: Annotated[Path, typer.Option("--wav", "-w", help="Folder of 16 kHz waves: <wav>/<singer>/<utt>.wav.")] = DEFAULT_DATA / Feature.WAVES_16K.value,
+    spk: Annotated[Optional[Path], typer.Option("--spk", "-s", help="Where embeddings go: the output folder (default data_gvc/speaker), or a .spk.npy file with --wave/--average.")] = None,
+    singer: Annotated[Path, typer.Option("--singer", help="Folder of per-singer means and profiles.")] = DEFAULT_DATA / "singer",
+    pit: Annotated[Path, typer.Option("--pit", "-p", help="Pitch folder used for the singer profiles (skipped when absent).")] = DEFAULT_DATA / Feature.PITCH.value,
+    encoder: Annotated[str, typer.Option("--encoder", "-e", help="resemblyzer (weights in the package, offline) or lstm (Grad-SVC's; needs speaker_pretrain/).")] = "resemblyzer",
+    model_dir: Annotated[Optional[Path], typer.Option("--model-dir", help="lstm: folder with best_model.pth.tar and config.json (default speaker_pretrain/).")] = None,
+    wave: Annotated[Optional[Path], typer.Option("--wave", help="Single-file mode: one audio file.")] = None,
+    average: Annotated[Optional[Path], typer.Option("--average", help="Average a folder of .spk.npy into the --spk file.")] = None,
+    jobs: Jobs = 1,
+    force: Force = False,
+    shard: Shard = "1/1",
+    device: Device = "cpu",
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> None:
+    """Extract speaker d-vectors [256] per utterance, then each singer's mean and profile."""
+    from gvc.device import resolve_device
+    from prepare.discover import Shard as ShardSpec
+
+    setup_logging(quiet, verbose)
+    dev = str(resolve_device(device))
+    if average is not None:
+        if spk is None:
+            raise ConfigError("--average needs --spk for the output .spk.npy")
+        from gvc.fileio import save_npy
+        from speaker import average_folder
+
+        mean = average_folder(average)
+        save_npy(spk, mean)
+        typer.echo(f"wrote {spk} (mean of {len(list(average.glob('*.spk.npy')))} embeddings, norm {float((mean ** 2).sum() ** 0.5):.3f})")
+        return
+    if wave is not None:
+        if spk is None:
+            raise ConfigError("single-file mode needs --spk for the output .spk.npy")
+        from prepare.speaker import write_embedding
+
+        write_embedding(wave, spk, encoder=encoder, model_dir=model_dir, device=dev)
+        typer.echo(f"wrote {spk} ({encoder} embedding)")
+        return
+    from prepare.steps import extract_speaker as run
+
+    out = spk if spk is not None else DEFAULT_DATA / Feature.SPEAKER.value
+    finish(run(wav, out, singer, encoder=encoder, model_dir=model_dir, pitch=pit, jobs=jobs, device=dev, force=force, shard=ShardSpec.parse(shard)))
+
+
+def register_features(app: typer.Typer) -> None:
+    """Add the neural feature commands to `app`."""
+    app.command("extract-hubert")(extract_hubert)
+    app.command("extract-speaker")(extract_speaker)
