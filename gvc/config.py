@@ -185,7 +185,8 @@ def _build_block(cls: type, data: Any, block: str, src: str) -> Any:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(
-            f"{src}: unknown key '{block}.{unknown[0]}' (known keys in {block}: {', '.join(fields)})"
+            f"{src}: unknown key '{block}.{unknown[0]}' "
+            f"(known keys in {block}: {', '.join(fields)})"
         )
     kwargs = {}
     for name, f in fields.items():
@@ -239,14 +240,18 @@ def validate_config(cfg: Config, source: str = "<config>") -> None:
     for name in ("n_mels", "n_vecs", "n_pits", "n_spks", "n_embs", "n_enc_channels",
                  "filter_channels", "dec_dim", "grl_channels"):
         _check(getattr(g, name) > 0, source, f"grad.{name}", "must be > 0")
-    _check(g.n_mels % 4 == 0, source, "grad.n_mels", "must be a multiple of 4 (the U-Net halves it twice)")
+    _check(g.n_mels % 4 == 0, source, "grad.n_mels",
+           "must be a multiple of 4 (the U-Net halves it twice)")
     _check(g.dec_dim % 8 == 0, source, "grad.dec_dim", "must be a multiple of 8 (GroupNorm groups)")
-    _check(g.n_pits >= 256, source, "grad.n_pits", "must be >= 256 (f0_to_coarse gives bins 1..255)")
-    _check(0 < g.beta_min < g.beta_max, source, "grad.beta_min/beta_max", "need 0 < beta_min < beta_max")
+    _check(g.n_pits >= 256, source, "grad.n_pits",
+           "must be >= 256 (f0_to_coarse gives bins 1..255)")
+    _check(0 < g.beta_min < g.beta_max, source, "grad.beta_min/beta_max",
+           "need 0 < beta_min < beta_max")
     _check(g.pe_scale > 0, source, "grad.pe_scale", "must be > 0")
     _check((g.n_enc_channels + 2 * g.n_embs) % 2 == 0, source, "grad.n_enc_channels",
            "plus 2 * n_embs must be even (2 attention heads)")
-    _check(d.mel_channels == g.n_mels, source, "data.mel_channels", f"must equal grad.n_mels ({g.n_mels})")
+    _check(d.mel_channels == g.n_mels, source, "data.mel_channels",
+           f"must equal grad.n_mels ({g.n_mels})")
     for name in ("sampling_rate", "filter_length", "hop_length", "win_length"):
         _check(getattr(d, name) > 0, source, f"data.{name}", "must be > 0")
     _check(0 <= d.mel_fmin < d.mel_fmax <= d.sampling_rate / 2, source, "data.mel_fmin/mel_fmax",
@@ -320,7 +325,7 @@ def load_config(path_or_preset: str | Path, overrides: dict[str, Any] | None = N
 
 
 def config_to_dict(cfg: Config) -> dict[str, dict[str, Any]]:
-    """Plain nested dict (YAML/JSON-safe; tuples become lists) in block order train/data/grad/infer."""
+    """Plain nested dict (YAML/JSON-safe; tuples become lists), blocks train/data/grad/infer."""
     out = {}
     for name in _BLOCKS:
         block = dataclasses.asdict(getattr(cfg, name))

@@ -107,7 +107,8 @@ def gamma(s: VPSchedule, a: Num, b: Num) -> Num:
     return _exp(log_alpha(s, b) - log_alpha(s, a))
 
 
-def logsnr_grid(s: VPSchedule, steps: int, t_start: float = 1.0, t_end: float = 1e-3) -> torch.Tensor:
+def logsnr_grid(s: VPSchedule, steps: int, t_start: float = 1.0,
+                t_end: float = 1e-3) -> torch.Tensor:
     """steps + 1 times from t_start down to t_end, uniform in lambda (float64, CPU)."""
     lambdas = torch.linspace(lam(s, t_start), lam(s, t_end), steps + 1, dtype=torch.float64)
     grid = t_of_lambda(s, lambdas)

@@ -74,7 +74,7 @@ def score_loss(score: ScoreFn, x0: torch.Tensor, mu: torch.Tensor, mask: torch.T
     eps = draw(x0) * mask
     x_t = diffuse(x0, mu, mask, t, schedule, eps)
     sd = _per_item(sch.sigma(schedule, t.detach().cpu().double()), x0)
-    s = score(x_t, t.to(torch.float32))
+    s = score(x_t, t.to(torch.float32)).to(x0.dtype)  # network may run under autocast
     loss = ((s * sd + eps) ** 2 * mask).sum() / (mask.sum() * x0.shape[1])
     return ScoreLoss(loss=loss, x_t=x_t, t=t)
 

@@ -140,7 +140,10 @@ class FFN(nn.Module):
 
 
 class Transformer(nn.Module):
-    """Post-norm encoder stack. Keys: `attn_layers`, `norm_layers_1`, `ffn_layers`, `norm_layers_2`."""
+    """Post-norm encoder stack.
+
+    Keys: `attn_layers`, `norm_layers_1`, `ffn_layers`, `norm_layers_2`.
+    """
 
     def __init__(self, channels: int, filter_channels: int, n_heads: int = 2, n_layers: int = 6,
                  kernel_size: int = 3, p_dropout: float = 0.1, window_size: int = 4,

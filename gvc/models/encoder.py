@@ -108,13 +108,17 @@ class SpeakerClassifier(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """x: [B, C, T] -> [B, out_dim].
 
-        With `mask` [B, 1, T] the time average covers valid frames only (gvc fix); without it,
-        padding is averaged in, as in Grad-SVC.
+        With `mask` [B, 1, T] every conv output is masked and the time average covers valid
+        frames only, so the prediction does not depend on padding (gvc fix); without it the
+        layers run unmasked and padding is averaged in, as in Grad-SVC.
         """
-        y = self.classifier(x)
         if mask is None:
-            return y.mean(dim=-1)
-        return (y * mask).sum(dim=-1) / mask.sum(dim=-1).clamp(min=1)
+            return self.classifier(x).mean(dim=-1)
+        for layer in self.classifier:
+            x = layer(x)
+            if isinstance(layer, WeightNormConv1d):
+                x = x * mask
+        return x.sum(dim=-1) / mask.sum(dim=-1).clamp(min=1)
 
 
 class TextEncoder(nn.Module):

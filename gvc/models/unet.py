@@ -30,7 +30,10 @@ class Block(nn.Module):
 
 
 class ResnetBlock(nn.Module):
-    """Two Blocks plus a time-embedding shift and a 1x1 residual. Keys: `mlp.1`, `block{1,2}`, `res_conv`."""
+    """Two Blocks, a time-embedding shift and a 1x1 residual.
+
+    Keys: `mlp.1`, `block1`, `block2`, `res_conv`.
+    """
 
     def __init__(self, dim: int, dim_out: int, time_emb_dim: int, groups: int = 8) -> None:
         super().__init__()
