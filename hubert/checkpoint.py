@@ -18,15 +18,16 @@ import torch
 
 from gvc.errors import CheckpointError
 from gvc.fileio import save_torch
-from hubert.keymap import TRAINING_ONLY_KEYS, bshall_to_ours, count_layers, ours_to_bshall
+from hubert.keymap import TRAINING_ONLY_KEYS, bshall_to_ours, layer_indices, ours_to_bshall
 from hubert.model import HubertSoftNet
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CHECKPOINT = Path("hubert_pretrain") / "hubert-soft-0d54a1f4.pt"
+RELEASE_URL = "https://github.com/bshall/hubert/releases/tag/v0.1"
 RELEASE_HINT = (
-    "download hubert-soft-0d54a1f4.pt from the bshall/hubert v0.1 GitHub release "
-    "(https://github.com/bshall/hubert/releases/tag/v0.1) and put it there, or pass its path"
+    f"download hubert-soft-0d54a1f4.pt from the bshall/hubert v0.1 GitHub release ({RELEASE_URL}) "
+    f"into {DEFAULT_CHECKPOINT.parent}/, or pass the path of your copy"
 )
 PREFIX = "module."
 
@@ -56,8 +57,14 @@ def read_bshall_state(path: Path | str) -> dict[str, torch.Tensor]:
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt/unsafe files
-        raise CheckpointError(f"{path}: cannot be read as a torch checkpoint ({exc}); {RELEASE_HINT}") from exc
-    if not isinstance(raw, dict) or not raw or not all(isinstance(v, torch.Tensor) for v in raw.values()):
+        raise CheckpointError(
+            f"{path}: cannot be read as a torch checkpoint ({exc}); {RELEASE_HINT}"
+        ) from exc
+    if (
+        not isinstance(raw, dict)
+        or not raw
+        or not all(isinstance(v, torch.Tensor) for v in raw.values())
+    ):
         raise CheckpointError(
             f"{path}: expected a flat state dict of tensors (bshall HuBERT-Soft layout), "
             f"found {type(raw).__name__}; {RELEASE_HINT}"
@@ -65,7 +72,9 @@ def read_bshall_state(path: Path | str) -> dict[str, torch.Tensor]:
     prefixed = [k for k in raw if k.startswith(PREFIX)]
     if prefixed and len(prefixed) != len(raw):
         plain = [k for k in raw if not k.startswith(PREFIX)]
-        raise CheckpointError(f"{path}: keys mix the '{PREFIX}' prefix with unprefixed keys: {_short(plain)}")
+        raise CheckpointError(
+            f"{path}: keys mix the '{PREFIX}' prefix with unprefixed keys: {_short(plain)}"
+        )
     return {k.removeprefix(PREFIX): v for k, v in raw.items()}
 
 
@@ -85,10 +94,21 @@ def net_from_bshall_state(state: dict[str, torch.Tensor], source: Path | str) ->
     Raises:
         CheckpointError: unmapped keys, missing keys, shape mismatches, or no transformer layer.
     """
-    num_layers = count_layers(state.keys())
-    if num_layers == 0:
-        raise CheckpointError(f"{source}: no 'encoder.layers.N.*' keys; not a HuBERT-Soft checkpoint")
-    net = HubertSoftNet(num_layers)
+    indices = layer_indices(state.keys())
+    if not indices:
+        raise CheckpointError(
+            f"{source}: no 'encoder.layers.N.*' keys, so not a HuBERT-Soft state dict; "
+            f"use the unmodified hubert-soft-0d54a1f4.pt from {RELEASE_URL}"
+        )
+    num_layers = max(indices) + 1
+    if len(indices) != num_layers:
+        gaps = sorted(set(range(num_layers)) - indices)
+        raise CheckpointError(
+            f"{source}: transformer layer(s) {gaps} missing between 0 and {num_layers - 1}; "
+            f"use the unmodified hubert-soft-0d54a1f4.pt from {RELEASE_URL}"
+        )
+    with torch.device("meta"):  # no random init: every tensor is replaced by the file's
+        net = HubertSoftNet(num_layers)
     expected = expected_bshall_shapes(net)
     optional = {
         "masked_spec_embed": torch.Size([768]),
@@ -101,8 +121,13 @@ def net_from_bshall_state(state: dict[str, torch.Tensor], source: Path | str) ->
         for k, shape in expected.items()
         if k in state and state[k].shape != shape
     )
-    if state.get("masked_spec_embed") is not None and state["masked_spec_embed"].shape != optional["masked_spec_embed"]:
-        wrong.append(f"masked_spec_embed {tuple(state['masked_spec_embed'].shape)} (expected (768,))")
+    if (
+        state.get("masked_spec_embed") is not None
+        and state["masked_spec_embed"].shape != optional["masked_spec_embed"]
+    ):
+        wrong.append(
+            f"masked_spec_embed {tuple(state['masked_spec_embed'].shape)} (expected (768,))"
+        )
     label = state.get("label_embedding.weight")
     if label is not None and (label.ndim != 2 or label.shape[1] != 256):
         wrong.append(f"label_embedding.weight {tuple(label.shape)} (expected (N, 256))")
@@ -117,12 +142,14 @@ def net_from_bshall_state(state: dict[str, torch.Tensor], source: Path | str) ->
         raise CheckpointError(
             f"{source}: not a bshall HuBERT-Soft state dict with {num_layers} layer(s): "
             + "; ".join(problems)
-            + f"; use the published hubert-soft-0d54a1f4.pt ({RELEASE_HINT.split(' and ')[0].removeprefix('download hubert-soft-0d54a1f4.pt ')})"
+            + f"; use the unmodified hubert-soft-0d54a1f4.pt from {RELEASE_URL}"
         )
-    tensors = {k: v.float() for k, v in state.items() if k not in optional}
+    tensors = {k: v.float().contiguous() for k, v in state.items() if k not in optional}
     ours = bshall_to_ours(tensors)
-    with torch.no_grad():
-        net.load_state_dict(ours, strict=True)
+    net.load_state_dict(ours, strict=True, assign=True)
+    leftover = [n for n, t in [*net.named_parameters(), *net.named_buffers()] if t.is_meta]
+    if leftover:  # cannot happen with a strict load; guards against a future transformers change
+        raise CheckpointError(f"{source}: tensors not set by the checkpoint: {_short(leftover)}")
     net.set_training_only(state.get("masked_spec_embed"), state.get("label_embedding.weight"))
     net.eval()
     log.debug("loaded HuBERT-Soft from %s: %d layer(s), %d tensors", source, num_layers, len(state))

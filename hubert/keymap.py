@@ -21,12 +21,16 @@ Both directions are total on their layouts and inverse to each other; an unknown
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 import torch
 
 #: Training-only bshall keys: accepted, stored, written back, and ignored by `units()`.
 TRAINING_ONLY_KEYS = ("masked_spec_embed", "label_embedding.weight")
-_TRAINING_ONLY_OURS = {"masked_spec_embed": "masked_spec_embed", "label_embedding.weight": "label_embedding_weight"}
+_TRAINING_ONLY_OURS = {
+    "masked_spec_embed": "masked_spec_embed",
+    "label_embedding.weight": "label_embedding_weight",
+}
 
 _HF = "hubert."
 _ENC = _HF + "encoder."
@@ -39,14 +43,19 @@ _FIXED: dict[str, str] = {
     "feature_projection.norm.bias": _HF + "feature_projection.layer_norm.bias",
     "feature_projection.projection.weight": _HF + "feature_projection.projection.weight",
     "feature_projection.projection.bias": _HF + "feature_projection.projection.bias",
-    "positional_embedding.conv.weight_g": _ENC + "pos_conv_embed.conv.parametrizations.weight.original0",
-    "positional_embedding.conv.weight_v": _ENC + "pos_conv_embed.conv.parametrizations.weight.original1",
+    "positional_embedding.conv.weight_g": _ENC
+    + "pos_conv_embed.conv.parametrizations.weight.original0",
+    "positional_embedding.conv.weight_v": _ENC
+    + "pos_conv_embed.conv.parametrizations.weight.original1",
     "positional_embedding.conv.bias": _ENC + "pos_conv_embed.conv.bias",
     "norm.weight": _ENC + "layer_norm.weight",
     "norm.bias": _ENC + "layer_norm.bias",
     "proj.weight": "proj.weight",
     "proj.bias": "proj.bias",
-    **{f"feature_extractor.conv{i}.weight": _HF + f"feature_extractor.conv_layers.{i}.conv.weight" for i in range(7)},
+    **{
+        f"feature_extractor.conv{i}.weight": _HF + f"feature_extractor.conv_layers.{i}.conv.weight"
+        for i in range(7)
+    },
     **_TRAINING_ONLY_OURS,
 }
 _FIXED_INV = {v: k for k, v in _FIXED.items()}
@@ -72,13 +81,9 @@ _OURS_LAYER = re.compile(r"^hubert\.encoder\.layers\.(\d+)\.(.+)$")
 _OURS_QKV = re.compile(r"^attention\.([qkv])_proj\.(weight|bias)$")
 
 
-def count_layers(bshall_keys: list[str] | set[str]) -> int:
-    """Number of transformer layers in a bshall-layout state dict (1 + highest layer index).
-
-    Returns 0 when no `encoder.layers.*` key exists; gaps are reported later as missing keys.
-    """
-    indices = [int(m.group(1)) for k in bshall_keys if (m := _BSHALL_LAYER.match(k))]
-    return max(indices) + 1 if indices else 0
+def layer_indices(bshall_keys: Iterable[str]) -> set[int]:
+    """The transformer layer indices N present as `encoder.layers.N.*` in bshall-layout keys."""
+    return {int(m.group(1)) for k in bshall_keys if (m := _BSHALL_LAYER.match(k))}
 
 
 def bshall_to_ours(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -110,7 +115,9 @@ def bshall_to_ours(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         elif suffix in ("self_attn.in_proj_weight", "self_attn.in_proj_bias"):
             kind = "weight" if suffix.endswith("weight") else "bias"
             if value.shape[0] % 3:
-                raise ValueError(f"{key}: first dimension {value.shape[0]} is not divisible by 3 (q, k, v)")
+                raise ValueError(
+                    f"{key}: first dimension {value.shape[0]} is not divisible by 3 (q, k, v)"
+                )
             for name, chunk in zip(_QKV, value.chunk(3, dim=0), strict=True):
                 out[f"{prefix}attention.{name}.{kind}"] = chunk
         else:
@@ -156,7 +163,9 @@ def ours_to_bshall(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             unknown.extend(f"{_ENC}layers.{layer}.attention.{p}_proj.{kind}" for p in parts)
             continue
         name = "in_proj_weight" if kind == "weight" else "in_proj_bias"
-        out[f"encoder.layers.{layer}.self_attn.{name}"] = torch.cat([parts["q"], parts["k"], parts["v"]], dim=0)
+        out[f"encoder.layers.{layer}.self_attn.{name}"] = torch.cat(
+            [parts["q"], parts["k"], parts["v"]], dim=0
+        )
     if unknown:
         raise KeyError(sorted(unknown))
     return out

@@ -12,9 +12,11 @@ function in eval mode; the correspondence, checked against the reference fixture
   x = LN1(x + MHA(x)); x = LN2(x + W2·GELU(W1·x)), 12 heads of 64 with scale 64^-0.5;
 * `proj`: Linear(768→256).
 
-HF's SpecAugment masking is disabled (`mask_time_prob=0`) and no attention mask is ever used
-(bshall's soft model has none). The training-only tensors `masked_spec_embed` and
-`label_embedding_weight` are optional buffers kept only for a faithful round trip.
+HF's SpecAugment masking is disabled (`mask_time_prob=0`). bshall's soft model has no
+attention mask; one is used here only to batch windows of different lengths (padded frames
+masked), which leaves each window's units unchanged. The training-only tensors
+`masked_spec_embed` and `label_embedding_weight` are optional buffers kept only for a faithful
+round trip.
 
 `forward_frames()` also accepts externally computed GroupNorm statistics, so that windows of a
 long file can be normalised with the statistics of the whole file (see `hubert.windows`).
@@ -22,9 +24,13 @@ long file can be normalised with the statistics of the whole file (see `hubert.w
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
-from transformers import HubertConfig, HubertModel
+
+if TYPE_CHECKING:
+    from transformers import HubertConfig
 
 #: Samples of zero padding added on each side before encoding: (400 − 320) // 2.
 PAD = 40
@@ -34,6 +40,8 @@ GN_EPS = 1e-5
 
 def hubert_soft_config(num_layers: int = 12) -> HubertConfig:
     """The `HubertConfig` of bshall's HuBERT-Soft with `num_layers` transformer layers."""
+    from transformers import HubertConfig  # imported on use: transformers takes seconds to import
+
     config = HubertConfig(
         hidden_size=768,
         num_hidden_layers=num_layers,
@@ -60,8 +68,8 @@ def hubert_soft_config(num_layers: int = 12) -> HubertConfig:
         mask_time_prob=0.0,
         mask_feature_prob=0.0,
         apply_spec_augment=False,
+        attn_implementation="sdpa",  # same maths as eager attention, less memory
     )
-    config._attn_implementation = "sdpa"
     return config
 
 
@@ -73,6 +81,8 @@ class HubertSoftNet(nn.Module):
     """
 
     def __init__(self, num_layers: int = 12) -> None:
+        from transformers import HubertModel
+
         super().__init__()
         self.num_layers = num_layers
         self.hubert = HubertModel(hubert_soft_config(num_layers))
@@ -81,10 +91,16 @@ class HubertSoftNet(nn.Module):
         self.register_buffer("label_embedding_weight", None)
         self.eval()
 
-    def set_training_only(self, masked_spec_embed: torch.Tensor | None, label_embedding: torch.Tensor | None) -> None:
+    def set_training_only(
+        self, masked_spec_embed: torch.Tensor | None, label_embedding: torch.Tensor | None
+    ) -> None:
         """Store (or clear) the training-only tensors so a written checkpoint carries them."""
-        self.masked_spec_embed = None if masked_spec_embed is None else masked_spec_embed.detach().float()
-        self.label_embedding_weight = None if label_embedding is None else label_embedding.detach().float()
+        self.masked_spec_embed = (
+            None if masked_spec_embed is None else masked_spec_embed.detach().float()
+        )
+        self.label_embedding_weight = (
+            None if label_embedding is None else label_embedding.detach().float()
+        )
 
     def conv0(self, padded: torch.Tensor) -> torch.Tensor:
         """First convolution only (before GroupNorm): [B, S] → [B, 512, floor((S−10)/5)+1]."""
@@ -95,6 +111,7 @@ class HubertSoftNet(nn.Module):
         padded: torch.Tensor,
         gn_mean: torch.Tensor | None = None,
         gn_rstd: torch.Tensor | None = None,
+        frame_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Units for already-padded audio.
 
@@ -104,10 +121,19 @@ class HubertSoftNet(nn.Module):
             gn_mean: optional [B, 512, 1] per-channel mean of conv0's output for GroupNorm
                 (float32); when given with `gn_rstd`, it replaces the statistics of `padded`.
             gn_rstd: optional [B, 512, 1] reciprocal standard deviation 1/sqrt(var + 1e-5).
+            frame_mask: optional [B, T] bool, True on the frames that belong to each row when
+                rows were right-padded with zeros to a common length. Valid frames then equal
+                those of the unpadded row: convolutions only read past a row's end for frames
+                beyond it, the encoder zeroes padded frames before the positional convolution
+                (as its own zero padding would be) and attention ignores them as keys. It
+                requires `gn_mean`/`gn_rstd` (padding would change the GroupNorm statistics).
 
         Returns:
-            [B, T, 256] units, in the autocast dtype when autocast is active.
+            [B, T, 256] units, in the autocast dtype when autocast is active; rows' padded
+            frames hold meaningless values.
         """
+        if frame_mask is not None and (gn_mean is None or gn_rstd is None):
+            raise ValueError("frame_mask needs explicit GroupNorm statistics (gn_mean, gn_rstd)")
         layers = self.hubert.feature_extractor.conv_layers
         first = layers[0]
         x = first.conv(padded[:, None])
@@ -115,13 +141,14 @@ class HubertSoftNet(nn.Module):
             x = first.layer_norm(x)
         else:
             norm = first.layer_norm
-            x = (x.float() - gn_mean) * gn_rstd
-            x = x * norm.weight.float()[:, None] + norm.bias.float()[:, None]
+            scale = gn_rstd * norm.weight.float()[:, None]  # [B, 512, 1]
+            shift = norm.bias.float()[:, None] - gn_mean * scale
+            x = torch.addcmul(shift, x.float(), scale)
         x = first.activation(x)
         for layer in layers[1:]:
             x = layer(x)
         hidden = self.hubert.feature_projection(x.transpose(1, 2))
-        hidden = self.hubert.encoder(hidden).last_hidden_state
+        hidden = self.hubert.encoder(hidden, attention_mask=frame_mask).last_hidden_state
         return self.proj(hidden)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:

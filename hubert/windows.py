@@ -10,8 +10,11 @@ computes it in a streaming pass over conv0 (exact, bounded memory). The position
 `context` frames on both sides that are computed and dropped.
 
 All windows of a file longer than one window have the same length (the last one is shifted
-back to end at the file end, taking more left context), so windows of many files batch
-together without padding, which would change the results (HuBERT-Soft has no attention mask).
+back to end at the file end, taking more left context), so windows of long files batch
+together without padding. Shorter files are batched by length with right padding and a frame
+mask (`HubertSoftNet.forward_frames`), which is exact because GroupNorm uses each file's own
+statistics; bshall's model itself has no attention mask, so padding without one would change
+the results.
 """
 
 from __future__ import annotations
@@ -34,25 +37,41 @@ class WindowConfig:
     Attributes:
         chunk_seconds: output frames kept per window, in seconds (50 frames per second).
         context_seconds: frames computed and dropped on each side of a window, in seconds.
-        max_batch: most windows per forward pass (bounds memory: about
-            `max_batch × (chunk + 2·context)` seconds of audio in flight).
+            Below 1.28 s (64 frames) the positional convolution is truncated too; above it,
+            only self-attention beyond the context is lost.
+        max_batch: most windows per forward pass.
+        max_batch_seconds: most audio per forward pass, counting padding (windows longer than
+            this run alone). Bounds memory: on CPU in fp32 about 25 MB per second of audio.
+        max_padding: a window joins a batch only if it is at least (1 − max_padding) times
+            as long as the batch's longest window, so padding wastes at most this fraction of
+            the batch's compute (0 batches equal lengths only).
         stats_chunk_seconds: audio per step of the streaming GroupNorm statistics pass.
     """
 
     chunk_seconds: float = 20.0
     context_seconds: float = 2.0
-    max_batch: int = 4
-    stats_chunk_seconds: float = 60.0
+    max_batch: int = 8
+    max_batch_seconds: float = 48.0
+    max_padding: float = 0.1
+    stats_chunk_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         if self.chunk_frames < 1:
-            raise ConfigError(f"hubert chunk_seconds={self.chunk_seconds} must give at least one 20 ms frame")
+            raise ConfigError(
+                f"hubert chunk_seconds={self.chunk_seconds} must give at least one 20 ms frame"
+            )
         if self.context_seconds < 0:
             raise ConfigError(f"hubert context_seconds={self.context_seconds} must be >= 0")
         if self.max_batch < 1:
             raise ConfigError(f"hubert max_batch={self.max_batch} must be >= 1")
+        if self.max_batch_seconds <= 0:
+            raise ConfigError(f"hubert max_batch_seconds={self.max_batch_seconds} must be > 0")
+        if not 0 <= self.max_padding < 1:
+            raise ConfigError(f"hubert max_padding={self.max_padding} must be in [0, 1)")
         if self.stats_chunk_seconds * FRAME_RATE < 1:
-            raise ConfigError(f"hubert stats_chunk_seconds={self.stats_chunk_seconds} must be >= 0.02")
+            raise ConfigError(
+                f"hubert stats_chunk_seconds={self.stats_chunk_seconds} must be >= 0.02"
+            )
 
     @property
     def chunk_frames(self) -> int:
@@ -117,6 +136,33 @@ def plan_spans(total: int, config: WindowConfig) -> list[Span]:
     return spans
 
 
+def plan_batches(frames: list[int], config: WindowConfig) -> list[list[int]]:
+    """Group windows into batches, longest first, each padded to its first (longest) window.
+
+    Args:
+        frames: frame count of each window.
+        config: supplies `max_batch`, `max_batch_seconds` and `max_padding`.
+
+    Returns:
+        Lists of indices into `frames`; every index appears once. A batch holds at most
+        `max_batch` windows and at most `max_batch_seconds` of padded audio (a longer single
+        window forms its own batch), and no window shorter than (1 − max_padding) × the longest.
+    """
+    order = sorted(range(len(frames)), key=lambda i: -frames[i])
+    budget = config.max_batch_seconds * FRAME_RATE
+    batches: list[list[int]] = []
+    for i in order:
+        if batches:
+            batch = batches[-1]
+            longest = frames[batch[0]]
+            fits = len(batch) < config.max_batch and (len(batch) + 1) * longest <= budget
+            if fits and frames[i] >= (1.0 - config.max_padding) * longest:
+                batch.append(i)
+                continue
+        batches.append([i])
+    return batches
+
+
 def pad_audio(wav: torch.Tensor) -> torch.Tensor:
     """[L] → [L + 80]: 40 zeros on each side, as bshall's `units()` does."""
     return torch.nn.functional.pad(wav, (PAD, PAD))
@@ -128,7 +174,9 @@ def span_audio(padded: torch.Tensor, span: Span) -> torch.Tensor:
 
 
 @torch.no_grad()
-def group_norm_stats(net: HubertSoftNet, padded: torch.Tensor, config: WindowConfig) -> tuple[torch.Tensor, torch.Tensor]:
+def group_norm_stats(
+    net: HubertSoftNet, padded: torch.Tensor, config: WindowConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and 1/std of conv0's output over a whole padded file, streamed.
 
     Equal to what `nn.GroupNorm(512, 512)` computes over the full input (biased variance,
@@ -149,9 +197,11 @@ def group_norm_stats(net: HubertSoftNet, padded: torch.Tensor, config: WindowCon
     for first in range(0, frames, step):
         last = min(first + step, frames)
         piece = padded[CONV0_STRIDE * first : CONV0_STRIDE * (last - 1) + CONV0_KERNEL]
-        out = net.conv0(piece[None].float())[0].double()  # [512, last - first]
+        with torch.autocast(device_type=padded.device.type, enabled=False):  # stats stay fp32+
+            out = net.conv0(piece[None].float())[0].double()  # [512, last - first]
         total += out.sum(dim=1)
-        total_sq += out.square().sum(dim=1)
+        total_sq += out.square_().sum(dim=1)
+        del out
     mean = total / frames
     var = (total_sq / frames - mean.square()).clamp_min(0.0)
     rstd = torch.rsqrt(var + GN_EPS)
