@@ -6,9 +6,8 @@ windowed sinc (cutoff 0.25, half-width 0.3 of the doubled rate, gain 2), passed 
 filtered with the same 12-tap kernel and decimated by 2. Borders use replicate padding, exactly as
 the alias-free-torch code NSF-BigVGAN was trained with:
 
-* upsampling: replicate-pad 5 samples per side, transposed convolution (stride 2), crop 15
-  samples per side; implemented here as the equivalent two-phase (polyphase) 7-tap convolution
-  of the input replicate-padded by 3 samples per side;
+* upsampling: replicate-pad 5 samples per side, depthwise transposed convolution (stride 2),
+  crop 15 samples per side;
 * downsampling: replicate-pad 5 samples left and 6 right, convolution with stride 2.
 
 Module and buffer names follow the published state dict: `act.alpha`, `act.beta`,
@@ -86,33 +85,66 @@ class SnakeBeta(nn.Module):
         return x + gain * torch.sin(x * freq).pow(2)
 
 
+TILE = 2048  # samples per tile when a long signal is split for the depthwise filters
+
+
+def _replicate_pad(x: torch.Tensor, left: int, right: int) -> torch.Tensor:
+    """Replicate-pad the last axis of [B, C, T] (faster than `F.pad(mode="replicate")` on CPU)."""
+    return torch.cat(
+        [x[..., :1].expand(-1, -1, left), x, x[..., -1:].expand(-1, -1, right)], dim=-1
+    )
+
+
+def _tiles(x: torch.Tensor, size: int, step: int, count: int) -> torch.Tensor:
+    """`count` windows of `size` samples every `step` along [B, C, L] -> [1, B * C * count, size].
+
+    The signal is zero-extended on the right when the last window runs past its end. Depthwise
+    convolutions on CPU are several times faster on many short rows than on a few long ones.
+    """
+    need = (count - 1) * step + size
+    if x.shape[-1] < need:
+        x = F.pad(x, (0, need - x.shape[-1]))
+    b, c, _ = x.shape
+    return x.unfold(-1, size, step).reshape(1, b * c * count, size)
+
+
 class UpSample1d(nn.Module):
-    """x2 Kaiser-sinc interpolation with replicate borders: [B, C, T] -> [B, C, 2T]."""
+    """x2 Kaiser-sinc interpolation with replicate borders: [B, C, T] -> [B, C, 2T].
+
+    Replicate-pad 5 samples per side, depthwise transposed convolution (stride 2) with the filter
+    scaled by 2, crop 15 samples per side. Long inputs are processed in tiles of `TILE` input
+    samples: output pairs [a, a + M) need padded inputs [a + 2, a + M + 8) and sit at offset 11
+    of that window's transposed convolution.
+    """
+
+    PAD = KERNEL_SIZE // RATIO - 1
+    CROP = PAD * RATIO + (KERNEL_SIZE - RATIO) // 2
 
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("filter", _default_filter())
 
-    def polyphase(self) -> torch.Tensor:
-        """The two output phases as one [2, 1, 7] kernel over the input padded by 3 per side.
-
-        Output sample 2n takes taps 11, 9, ..., 1 of the 12-tap filter at inputs n-3 .. n+2;
-        sample 2n+1 takes taps 10, 8, ..., 0 at inputs n-2 .. n+3; both carry the gain 2.
-        """
-        h = self.filter.reshape(-1) * RATIO
-        even = torch.cat([h.flip(0)[0::2], h.new_zeros(1)])
-        odd = torch.cat([h.new_zeros(1), h.flip(0)[1::2]])
-        return torch.stack([even, odd]).unsqueeze(1)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, t = x.shape
-        xp = F.pad(x.reshape(b * c, 1, t), (3, 3), mode="replicate")
-        y = F.conv1d(xp, self.polyphase().to(x.dtype))  # [B*C, 2, T]
-        return y.transpose(1, 2).reshape(b, c, 2 * t)
+        xp = _replicate_pad(x, self.PAD, self.PAD)
+        weight = (self.filter * RATIO).to(x.dtype)
+        if t <= 2 * TILE:
+            y = F.conv_transpose1d(xp, weight.expand(c, -1, -1), stride=RATIO, groups=c)
+            return y[..., self.CROP : -self.CROP]
+        count = -(-t // TILE)
+        tiles = _tiles(xp[..., 2:], TILE + 6, TILE, count)
+        y = F.conv_transpose1d(
+            tiles, weight.expand(tiles.shape[1], -1, -1), stride=RATIO, groups=tiles.shape[1]
+        )
+        y = y[..., 11 : 11 + 2 * TILE].reshape(b, c, count * 2 * TILE)
+        return y[..., : 2 * t]
 
 
 class LowPassFilter1d(nn.Module):
-    """12-tap Kaiser-sinc low-pass, stride 2, replicate borders (5 left, 6 right)."""
+    """12-tap Kaiser-sinc low-pass, stride 2, replicate borders (5 left, 6 right).
+
+    Long inputs are processed in tiles: outputs [n, n + M) need padded inputs [2n, 2n + 2M + 10).
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -120,10 +152,18 @@ class LowPassFilter1d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[B, C, 2T] -> [B, C, T]."""
-        b, c, t = x.shape
-        xp = F.pad(x.reshape(b * c, 1, t), (KERNEL_SIZE // 2 - 1, KERNEL_SIZE // 2), mode="replicate")
-        y = F.conv1d(xp, self.filter.to(x.dtype), stride=RATIO)
-        return y.reshape(b, c, -1)
+        b, c, t2 = x.shape
+        xp = _replicate_pad(x, KERNEL_SIZE // 2 - 1, KERNEL_SIZE // 2)
+        weight = self.filter.to(x.dtype)
+        t = t2 // RATIO
+        if t <= 2 * TILE:
+            return F.conv1d(xp, weight.expand(c, -1, -1), stride=RATIO, groups=c)
+        count = -(-t // TILE)
+        tiles = _tiles(xp, 2 * TILE + 10, 2 * TILE, count)
+        y = F.conv1d(
+            tiles, weight.expand(tiles.shape[1], -1, -1), stride=RATIO, groups=tiles.shape[1]
+        )
+        return y.reshape(b, c, count * TILE)[..., :t]
 
 
 class DownSample1d(nn.Module):

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gvc.errors import ConfigError
 from vocoder.alias import SnakeAlias
 from vocoder.nsf import HarmonicSource
 
@@ -40,6 +41,22 @@ class BigVGANConfig:
         default_factory=lambda: ((1, 3, 5), (1, 3, 5), (1, 3, 5))
     )
     sampling_rate: int = 32000
+
+    def __post_init__(self) -> None:
+        n = len(self.upsample_rates)
+        if n == 0 or len(self.upsample_kernel_sizes) != n:
+            raise ConfigError(
+                "gen.upsample_rates and gen.upsample_kernel_sizes must be non-empty and equally long"
+            )
+        if self.upsample_initial_channel % (2**n) or self.upsample_initial_channel < 2**n:
+            raise ConfigError(
+                f"gen.upsample_initial_channel={self.upsample_initial_channel} must be a positive "
+                f"multiple of 2^{n} (the width halves at each of the {n} upsampling stages)"
+            )
+        if len(self.resblock_kernel_sizes) != len(self.resblock_dilation_sizes):
+            raise ConfigError(
+                "gen.resblock_kernel_sizes and gen.resblock_dilation_sizes differ in length"
+            )
 
     @property
     def hop(self) -> int:

@@ -2,8 +2,9 @@
 
 The published `bigvgan_pretrain/nsf_bigvgan_pretrain_32K.pth` is `{'model_g': state_dict,
 'model_d': discriminator state_dict}`; Grad-SVC reads only `model_g`, and so does this module.
-Weight-normed convolutions are stored as `weight_g` [out, 1, 1] and `weight_v` (the weight's
-shape), with `weight = weight_g * weight_v / ||weight_v||` (norm over all but dimension 0).
+Weight-normed convolutions are stored as `weight_g` [d0, 1, 1] and `weight_v` (the weight's
+shape, first dimension d0), with `weight = weight_g * weight_v / ||weight_v||`, the norm taken
+over all but dimension 0 (output channels of a Conv1d, input channels of a ConvTranspose1d).
 Loading is strict: every key of the layout must be present with its shape, and nothing else.
 The weight norm is then folded into plain `weight` tensors for inference.
 """
@@ -42,7 +43,9 @@ def load_bigvgan_config(path: str | Path) -> BigVGANConfig:
         raise ConfigError(f"cannot read vocoder config {path}: {exc}") from exc
     gen = data.get("gen") if isinstance(data, dict) else None
     if not isinstance(gen, dict):
-        raise ConfigError(f"vocoder config {path} has no 'gen:' block; pass NSF-BigVGAN's nsf_bigvgan.yaml")
+        raise ConfigError(
+            f"vocoder config {path} has no 'gen:' block; pass NSF-BigVGAN's nsf_bigvgan.yaml"
+        )
     try:
         audio = data.get("audio") or {}
         return BigVGANConfig(
@@ -51,11 +54,15 @@ def load_bigvgan_config(path: str | Path) -> BigVGANConfig:
             upsample_kernel_sizes=tuple(int(v) for v in gen["upsample_kernel_sizes"]),
             upsample_initial_channel=int(gen["upsample_initial_channel"]),
             resblock_kernel_sizes=tuple(int(v) for v in gen["resblock_kernel_sizes"]),
-            resblock_dilation_sizes=tuple(tuple(int(d) for d in ds) for ds in gen["resblock_dilation_sizes"]),
+            resblock_dilation_sizes=tuple(
+                tuple(int(d) for d in ds) for ds in gen["resblock_dilation_sizes"]
+            ),
             sampling_rate=int(audio.get("sampling_rate", 32000)),
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"vocoder config {path}: bad or missing gen.{exc}; compare with nsf_bigvgan.yaml") from exc
+        raise ConfigError(
+            f"vocoder config {path}: bad or missing gen.{exc}; compare with nsf_bigvgan.yaml"
+        ) from exc
 
 
 def published_layout(model: NSFBigVGANGenerator) -> dict[str, tuple[int, ...]]:
@@ -68,7 +75,9 @@ def published_layout(model: NSFBigVGANGenerator) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def fold_weight_norm(state: dict[str, torch.Tensor], model: NSFBigVGANGenerator) -> dict[str, torch.Tensor]:
+def fold_weight_norm(
+    state: dict[str, torch.Tensor], model: NSFBigVGANGenerator
+) -> dict[str, torch.Tensor]:
     """Replace each `weight_g`/`weight_v` pair of `state` by `weight = g * v / ||v||`."""
     out = dict(state)
     for name, _ in model.weight_norm_modules():
@@ -79,7 +88,9 @@ def fold_weight_norm(state: dict[str, torch.Tensor], model: NSFBigVGANGenerator)
     return out
 
 
-def unfold_weight_norm(state: dict[str, torch.Tensor], model: NSFBigVGANGenerator) -> dict[str, torch.Tensor]:
+def unfold_weight_norm(
+    state: dict[str, torch.Tensor], model: NSFBigVGANGenerator
+) -> dict[str, torch.Tensor]:
     """Inverse of `fold_weight_norm`: `weight_v = weight`, `weight_g = ||weight||`."""
     out = dict(state)
     for name, _ in model.weight_norm_modules():
@@ -93,14 +104,15 @@ def _read_generator_state(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise CheckpointError(
             f"NSF-BigVGAN checkpoint not found: {path}; put the published file at {PUBLISHED_PATH} or "
-            f"pass --vocoder-ckpt PATH ({WHERE_TO_GET}), or use --vocoder griffinlim for a preview"
+            f"pass --vocoder-ckpt PATH ({WHERE_TO_GET}); the griffinlim vocoder needs no weights (preview only)"
         )
     try:
         ckpt: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a usable checkpoint"
-        raise CheckpointError(f"cannot read vocoder checkpoint {path}: {exc}") from exc
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"cannot read vocoder checkpoint {path}: {reason}") from exc
     if not isinstance(ckpt, dict) or "model_g" not in ckpt:
-        found = sorted(ckpt)[:6] if isinstance(ckpt, dict) else type(ckpt).__name__
+        found = sorted(map(str, ckpt))[:6] if isinstance(ckpt, dict) else type(ckpt).__name__
         raise CheckpointError(
             f"{path} is not an NSF-BigVGAN checkpoint: no 'model_g' entry (found {found}); "
             f"pass the generator file {Path(PUBLISHED_PATH).name}"
@@ -112,10 +124,14 @@ def _read_generator_state(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _config_for(state: dict[str, torch.Tensor], config: BigVGANConfig | None, path: Path) -> BigVGANConfig:
+def _config_for(
+    state: dict[str, torch.Tensor], config: BigVGANConfig | None, path: Path
+) -> BigVGANConfig:
     pre = state.get("conv_pre.weight_v")
     if pre is None or pre.dim() != 3:
-        raise CheckpointError(f"{path}: 'model_g' lacks conv_pre.weight_v; not an NSF-BigVGAN generator")
+        raise CheckpointError(
+            f"{path}: 'model_g' lacks conv_pre.weight_v; not an NSF-BigVGAN generator"
+        )
     channels, mels = int(pre.shape[0]), int(pre.shape[1])
     if config is None:
         config = BigVGANConfig(upsample_initial_channel=channels, mel_channels=mels)
@@ -129,7 +145,9 @@ def _config_for(state: dict[str, torch.Tensor], config: BigVGANConfig | None, pa
     return config
 
 
-def load_generator(ckpt_path: str | Path, config: BigVGANConfig | None = None) -> NSFBigVGANGenerator:
+def load_generator(
+    ckpt_path: str | Path, config: BigVGANConfig | None = None
+) -> NSFBigVGANGenerator:
     """Build the generator and load `model_g` strictly, with the weight norm folded.
 
     Args:
@@ -142,7 +160,8 @@ def load_generator(ckpt_path: str | Path, config: BigVGANConfig | None = None) -
     path = Path(ckpt_path)
     state = _read_generator_state(path)
     config = _config_for(state, config, path)
-    model = NSFBigVGANGenerator(config)
+    with torch.device("meta"):  # no random init: every tensor comes from the checkpoint
+        model = NSFBigVGANGenerator(config)
     layout = published_layout(model)
     missing = sorted(set(layout) - set(state))
     unexpected = sorted(set(state) - set(layout))
@@ -155,14 +174,17 @@ def load_generator(ckpt_path: str | Path, config: BigVGANConfig | None = None) -
             parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
         if wrong:
             k = wrong[0]
-            parts.append(f"{len(wrong)} mis-shaped (e.g. {k}: {tuple(state[k].shape)} vs {layout[k]})")
+            parts.append(
+                f"{len(wrong)} mis-shaped (e.g. {k}: {tuple(state[k].shape)} vs {layout[k]})"
+            )
         raise CheckpointError(
             f"{path} does not match the NSF-BigVGAN generator (upsample_initial_channel="
             f"{config.upsample_initial_channel}): {'; '.join(parts)}; pass the matching --vocoder-config or "
             f"the published {Path(PUBLISHED_PATH).name}"
         )
-    model.load_state_dict(fold_weight_norm(state, model), strict=True)
-    return model.eval()
+    folded = {k: v.float() for k, v in fold_weight_norm(state, model).items()}
+    model.load_state_dict(folded, strict=True, assign=True)
+    return model.eval().requires_grad_(False)
 
 
 def save_random_checkpoint(
@@ -178,7 +200,9 @@ def save_random_checkpoint(
     """
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):  # module construction must not disturb the global RNG
-        model = NSFBigVGANGenerator(BigVGANConfig(upsample_initial_channel=upsample_initial_channel))
+        model = NSFBigVGANGenerator(
+            BigVGANConfig(upsample_initial_channel=upsample_initial_channel)
+        )
     state = {k: v.clone() for k, v in model.state_dict().items()}
     for key, value in state.items():
         if key.startswith("m_source") or ".act." in key or key.endswith("filter"):

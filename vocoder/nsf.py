@@ -24,7 +24,19 @@ import torch
 from torch import nn
 
 HARMONIC_NUM = 10
-MERGE_W = (0.2942, -0.2243, 0.0033, -0.0056, -0.0020, -0.0046, 0.0221, -0.0083, -0.0241, -0.0036, -0.0581)
+MERGE_W = (
+    0.2942,
+    -0.2243,
+    0.0033,
+    -0.0056,
+    -0.0020,
+    -0.0046,
+    0.0221,
+    -0.0083,
+    -0.0241,
+    -0.0036,
+    -0.0581,
+)
 MERGE_B = 0.0008
 
 
@@ -67,7 +79,9 @@ class HarmonicSource(nn.Module):
         self.register_buffer("merge_w", torch.tensor([MERGE_W], dtype=torch.float32))
         self.register_buffer("merge_b", torch.tensor([MERGE_B], dtype=torch.float32))
 
-    def initial_phases(self, batch: int, device: torch.device, generator: torch.Generator | None = None) -> torch.Tensor:
+    def initial_phases(
+        self, batch: int, device: torch.device, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Random initial phases [B, 11] in cycles; column 0 (the fundamental) is 0."""
         phases = _draw((batch, self.dim), "rand", device, generator)
         phases[:, 0] = 0.0
@@ -108,7 +122,9 @@ class HarmonicSource(nn.Module):
             cycles = cycles + start.to(device=device, dtype=torch.float64).unsqueeze(1)
         cycles = torch.frac(cycles)
         harmonics = torch.arange(1, self.dim + 1, device=device, dtype=torch.float64)
-        total = cycles.unsqueeze(-1) * harmonics + phases.to(device=device, dtype=torch.float64).unsqueeze(1)
+        total = cycles.unsqueeze(-1) * harmonics + phases.to(
+            device=device, dtype=torch.float64
+        ).unsqueeze(1)
         sines = torch.sin(torch.frac(total).float() * (2.0 * math.pi)) * self.sine_amp  # [B, L, 11]
         uv = (f0_up > self.voiced_threshold).float().unsqueeze(-1)
         noise_amp = uv * self.noise_std + (1.0 - uv) * self.unvoiced_std
