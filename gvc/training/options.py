@@ -1,0 +1,82 @@
+"""What `train` takes and returns, and its one error type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gvc.errors import GvcError
+
+if TYPE_CHECKING:
+    from gvc.config import Config
+
+
+class TrainingDiverged(GvcError):
+    """A loss or gradient became NaN/Inf; nothing was saved after the last good checkpoint."""
+
+
+@dataclass
+class TrainOptions:
+    """Everything `gvc train` passes to `train` (CLI flags; the rest comes from `config`).
+
+    Attributes:
+        config: the loaded config. config_name: its name (default run folder `logs/<name>`).
+        data: data tree root, used to build the index when absent.
+        run_dir: checkpoints, TensorBoard and the resolved config (default `logs/<config_name>`).
+        train_files / valid_files: index files (default: the config's `train.*_files`).
+        valid_count: validation utterances when the index is built here.
+        resume: `auto` (latest checkpoint in run_dir, if any), `none`, or a checkpoint path.
+        init_from: weights to fine-tune from (gvc or Grad-SVC file), loaded strictly.
+        freeze: modules to freeze (`finetune` = Grad-SVC's set); default none.
+        lr: learning rate (default `train.learning_rate`, or the resumed run's).
+        max_steps: stop after this many optimizer steps in total.
+        device / precision: `auto|cpu|cuda[:N]`; `fp32|bf16` (default `train.precision`).
+        log_every: scalar/log-line interval; valid_every: validation interval in steps
+            (default every `train.test_step` epochs).
+        console: Rich console for tables and the progress bar (None: logging only).
+        callbacks: called with a `StepRecord` after every step, on every rank.
+    """
+
+    config: Config
+    config_name: str = "run"
+    data: Path = Path("data_gvc")
+    run_dir: Path | None = None
+    train_files: Path | None = None
+    valid_files: Path | None = None
+    valid_count: int = 10
+    resume: str = "auto"
+    init_from: Path | None = None
+    freeze: tuple[str, ...] = ()
+    lr: float | None = None
+    max_steps: int | None = None
+    device: str = "auto"
+    precision: str | None = None
+    log_every: int = 10
+    valid_every: int | None = None
+    console: Any = None
+    callbacks: list[Callable[[StepRecord], None]] = field(default_factory=list)
+
+
+@dataclass
+class StepRecord:
+    """One finished optimizer step (mean losses over all processes)."""
+
+    step: int
+    epoch: int
+    joint: bool
+    losses: dict[str, float]
+    lr: float
+    grad_norms: tuple[float, float]
+
+
+@dataclass
+class TrainResult:
+    """How a run ended: `finished` (all epochs), `max_steps`, or `interrupted` (signal)."""
+
+    run_dir: Path
+    step: int
+    epoch: int
+    reason: str
+    checkpoint: Path | None
