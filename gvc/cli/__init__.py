@@ -14,7 +14,10 @@ import typer
 from gvc import __version__
 from gvc.cli import dataset as _dataset
 from gvc.cli import demo as _demo
+from gvc.cli import export as _export
+from gvc.cli import infer as _infer
 from gvc.cli import prepare as _prepare
+from gvc.cli import train as _train
 
 app = typer.Typer(
     name="gvc",
@@ -41,6 +44,9 @@ def _root(
 
 _prepare.register(app)
 _dataset.register(app)
+_train.register(app)
+_export.register(app)
+_infer.register(app)
 _demo.register(app)
 
 

@@ -1,0 +1,152 @@
+"""`gvc infer`: convert a song (or a folder of songs) with a gvc model file, in one process."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gvc.cli.common import Device, Force, Precision, Quiet, Verbose, console, finish, setup_logging
+from gvc.errors import ConfigError
+
+HUBERT_DEFAULT = Path("hubert_pretrain/hubert-soft-0d54a1f4.pt")
+VOCODER_DEFAULT = Path("bigvgan_pretrain/nsf_bigvgan_pretrain_32K.pth")
+
+
+class _StageBar:
+    """Rich progress per chunk on a terminal; nothing otherwise (log lines say what happens)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.progress = None
+        self.task = None
+        self.label = ""
+        if enabled:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                     MofNCompleteColumn(), TimeElapsedColumn(),
+                                     TimeRemainingColumn(), console=console, transient=True)
+
+    def __enter__(self) -> _StageBar:
+        if self.progress is not None:
+            self.progress.start()
+            self.task = self.progress.add_task("starting", total=1)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def file(self, path: Path, index: int, total: int) -> None:
+        """Called before each input of a folder."""
+        self.label = f"[{index + 1}/{total}] {path.name}: "
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, description=f"{self.label}{stage}", completed=done,
+                                 total=max(total, 1))
+
+
+def infer(
+    model: Annotated[Path, typer.Option("--model", help="gvc model file (gvc export); an original Grad-SVC gvc.pth must be imported first with gvc export --from-grad-svc.")],
+    spk: Annotated[Path, typer.Option("--spk", help="Target singer: a [256] .spk.npy (e.g. data_gvc/singer/<singer>.spk.npy).")],
+    wave: Annotated[Path, typer.Option("--wave", help="Input audio file, or a folder of them (then --out is an output folder).")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output .wav (default <stem>.gvc.wav next to the input) or folder; never the input.")] = None,
+    vec: Annotated[Path | None, typer.Option("--vec", help="Precomputed HuBERT-Soft units .vec.npy [T, 256] (skips HuBERT).")] = None,
+    pit: Annotated[Path | None, typer.Option("--pit", help="Precomputed F0: Grad-SVC pitch CSV or a .npy track (Hz, 100 fps); e.g. hand-edited.")] = None,
+    shift: Annotated[str, typer.Option("--shift", help="Transpose by N semitones (Hz x 2^(N/12), unvoiced stays 0), or 'auto': round(12 log2(target median F0 / source median F0)) from the singer profile.")] = "0",
+    profile: Annotated[Path | None, typer.Option("--profile", help="Singer profile for --shift auto (default: <singer>.profile.json next to <singer>.spk.npy).")] = None,
+    sampler: Annotated[str | None, typer.Option("--sampler", help="Decoder sampler (default: the model's infer.sampler): ml, euler, sde, dpm-solver-1/2/3 for score models.")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="Sampler steps (default: the model's infer.steps, 20 for Grad-SVC).")] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", "--rature", help="Score models: the sampler starts from mu + N(0, I) / temperature (Grad-SVC's --rature; 1.015 = noise std 0.985; default: the model's infer.temperature).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of all sampling noise (default: the model's infer.seed, else 1234); same seed, same output.")] = None,
+    f0_method: Annotated[str | None, typer.Option("--f0-method", help="Pitch method for the source (default: the model's training method; a different one warns).")] = None,
+    hubert_model: Annotated[Path, typer.Option("--hubert-model", help="HuBERT-Soft checkpoint (bshall/hubert v0.1 release).")] = HUBERT_DEFAULT,
+    vocoder: Annotated[str, typer.Option("--vocoder", help="nsf-bigvgan (Grad-SVC's) or griffinlim (weight-free preview).")] = "nsf-bigvgan",
+    vocoder_ckpt: Annotated[Path | None, typer.Option("--vocoder-ckpt", help=f"NSF-BigVGAN checkpoint (default {VOCODER_DEFAULT}).")] = None,
+    vocoder_config: Annotated[Path | None, typer.Option("--vocoder-config", help="NSF-BigVGAN yaml (default: read the width from the checkpoint).")] = None,
+    chunk_seconds: Annotated[float | None, typer.Option("--chunk-seconds", help="Longest piece the acoustic model converts at once (default: the model's infer.chunk_frames, 24 s); cuts are moved to quiet frames.")] = None,
+    context_seconds: Annotated[float | None, typer.Option("--context-seconds", help="Context computed on each side of a piece and discarded (default: the model's infer.context_frames).")] = None,
+    crossfade_seconds: Annotated[float | None, typer.Option("--crossfade-seconds", help="Crossfade at each cut (default 0.1 s, at most twice the context).")] = None,
+    save_pitch_wav: Annotated[bool, typer.Option("--save-pitch-wav", help="Also write <stem>.pitch.wav, the NSF excitation of the shifted F0 (nsf-bigvgan only).")] = False,
+    save_mel: Annotated[bool, typer.Option("--save-mel", help="Also write <stem>.mel.pt (log-mel [100, T]) and <stem>.mel.png (mel with the F0 curve).")] = False,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Folder mode: convert sub-folders too (the tree is mirrored into --out).")] = False,
+    allow_mismatch: Annotated[bool, typer.Option("--allow-mismatch", help="Warn instead of failing when feature extractors or feature lengths disagree with the model or the audio.")] = False,
+    force: Force = False,
+    device: Device = "auto",
+    precision: Precision = "fp32",
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> None:
+    """Convert singing to the --spk singer's voice (32 kHz WAV): HuBERT units + F0 -> acoustic model -> vocoder.
+
+    Long songs are converted in pieces cut at quiet frames and crossfaded; memory does not grow with song length. A folder --wave converts every audio file in it; existing outputs are skipped unless --force, failures are listed at the end (exit 1).
+    """
+    from gvc.device import resolve_runtime
+    from gvc.inference import Converter, OutputOptions, parse_shift, resolve_output
+    from gvc.inference.batch import convert_folder, plan_folder, write_conversion
+    from gvc.inference.shift import AUTO, target_median
+
+    setup_logging(quiet, verbose)
+    shift_value = parse_shift(shift)
+    if save_pitch_wav and vocoder.strip().lower() != "nsf-bigvgan":
+        raise ConfigError("--save-pitch-wav writes the NSF excitation: it needs --vocoder nsf-bigvgan")
+    folder = wave.is_dir()
+    if folder:
+        if vec is not None or pit is not None:
+            raise ConfigError("--vec/--pit belong to one input file; a folder --wave computes them")
+        pairs = plan_folder(wave, out, recursive)
+    else:
+        if not wave.is_file():
+            raise ConfigError(f"--wave {wave}: no such file or folder")
+        out_path = resolve_output(wave, out)
+    if shift_value == AUTO:
+        target_median(spk, profile)  # fail now, not after the features are computed
+    runtime = resolve_runtime(device, precision)
+    converter = Converter.load(model, hubert_path=hubert_model, load_content=vec is None,
+                               vocoder=vocoder, vocoder_ckpt=vocoder_ckpt,
+                               vocoder_config=vocoder_config, f0_method=f0_method,
+                               runtime=runtime, allow_mismatch=allow_mismatch)
+    decode = converter.decode_settings(sampler, steps, temperature, seed)
+    chunking = converter.chunk_settings(chunk_seconds, context_seconds, crossfade_seconds)
+    spk_vec = converter.speaker(spk)
+    options = OutputOptions(save_pitch_wav=save_pitch_wav, save_mel=save_mel)
+    bar = _StageBar(console.is_terminal and not quiet)
+    if folder:
+        with bar:
+            report = convert_folder(converter, pairs, spk_vec, spk_path=spk, decode=decode,
+                                    chunking=chunking, shift=shift_value, profile=profile,
+                                    force=force, options=options, on_file=bar.file,
+                                    progress=bar, verbose=verbose)
+        finish(report)
+        return
+    converter.check_files(vec, pit)
+    with bar:
+        conv = converter.convert(wave, spk_vec, spk_path=spk, vec=vec, pit=pit,
+                                 shift=shift_value, profile=profile, decode=decode,
+                                 chunking=chunking, progress=bar)
+    if out_path.exists():
+        logging.getLogger(__name__).info("replacing %s", out_path)
+    written = write_conversion(conv, out_path, converter, decode, options)
+    work = sum(conv.timings.values())
+    typer.echo(f"shift: {conv.shift.describe()}")
+    typer.echo(f"wrote {written[0]} ({conv.seconds:.1f} s of audio, {decode.sampler} x"
+               f"{decode.steps}, temperature {decode.temperature:g}, seed {decode.seed}, "
+               f"{conv.chunks} chunk(s), {work:.1f} s of compute = real-time factor "
+               f"{work / conv.seconds:.2f})")
+    for extra in written[1:]:
+        typer.echo(f"wrote {extra}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `infer` to `app`."""
+    app.command("infer")(infer)
