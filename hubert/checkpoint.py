@@ -18,6 +18,7 @@ import torch
 
 from gvc.errors import CheckpointError
 from gvc.fileio import save_torch
+from gvc.statedict import layout_problems, listing
 from hubert.keymap import TRAINING_ONLY_KEYS, bshall_to_ours, layer_indices, ours_to_bshall
 from hubert.model import HubertSoftNet
 
@@ -30,12 +31,6 @@ RELEASE_HINT = (
     f"into {DEFAULT_CHECKPOINT.parent}/, or pass the path of your copy"
 )
 PREFIX = "module."
-
-
-def _short(keys: list[str], limit: int = 6) -> str:
-    """`a, b, c (+N more)` for error messages."""
-    head = ", ".join(keys[:limit])
-    return head + (f" (+{len(keys) - limit} more)" if len(keys) > limit else "")
 
 
 def read_bshall_state(path: Path | str) -> dict[str, torch.Tensor]:
@@ -73,7 +68,7 @@ def read_bshall_state(path: Path | str) -> dict[str, torch.Tensor]:
     if prefixed and len(prefixed) != len(raw):
         plain = [k for k in raw if not k.startswith(PREFIX)]
         raise CheckpointError(
-            f"{path}: keys mix the '{PREFIX}' prefix with unprefixed keys: {_short(plain)}"
+            f"{path}: keys mix the '{PREFIX}' prefix with unprefixed keys: {listing(plain)}"
         )
     return {k.removeprefix(PREFIX): v for k, v in raw.items()}
 
@@ -114,30 +109,13 @@ def net_from_bshall_state(state: dict[str, torch.Tensor], source: Path | str) ->
         "masked_spec_embed": torch.Size([768]),
         "label_embedding.weight": None,  # [num_labels, 256]; the label count is free
     }
-    unexpected = sorted(k for k in state if k not in expected and k not in optional)
-    missing = sorted(k for k in expected if k not in state)
-    wrong = sorted(
-        f"{k} {tuple(state[k].shape)} (expected {tuple(shape)})"
-        for k, shape in expected.items()
-        if k in state and state[k].shape != shape
-    )
-    if (
-        state.get("masked_spec_embed") is not None
-        and state["masked_spec_embed"].shape != optional["masked_spec_embed"]
-    ):
-        wrong.append(
-            f"masked_spec_embed {tuple(state['masked_spec_embed'].shape)} (expected (768,))"
-        )
+    problems = layout_problems(expected, state, optional=list(optional))
+    embed = state.get("masked_spec_embed")
+    if embed is not None and embed.shape != optional["masked_spec_embed"]:
+        problems.append(f"shape mismatch: masked_spec_embed {tuple(embed.shape)} vs model (768,)")
     label = state.get("label_embedding.weight")
     if label is not None and (label.ndim != 2 or label.shape[1] != 256):
-        wrong.append(f"label_embedding.weight {tuple(label.shape)} (expected (N, 256))")
-    problems = []
-    if unexpected:
-        problems.append(f"unexpected key(s) {_short(unexpected)}")
-    if missing:
-        problems.append(f"missing key(s) {_short(missing)}")
-    if wrong:
-        problems.append(f"shape mismatch {_short(wrong)}")
+        problems.append(f"shape mismatch: label_embedding.weight {tuple(label.shape)} vs model (N, 256)")
     if problems:
         raise CheckpointError(
             f"{source}: not a bshall HuBERT-Soft state dict with {num_layers} layer(s): "
@@ -149,7 +127,7 @@ def net_from_bshall_state(state: dict[str, torch.Tensor], source: Path | str) ->
     net.load_state_dict(ours, strict=True, assign=True)
     leftover = [n for n, t in [*net.named_parameters(), *net.named_buffers()] if t.is_meta]
     if leftover:  # cannot happen with a strict load; guards against a future transformers change
-        raise CheckpointError(f"{source}: tensors not set by the checkpoint: {_short(leftover)}")
+        raise CheckpointError(f"{source}: tensors not set by the checkpoint: {listing(leftover)}")
     net.set_training_only(state.get("masked_spec_embed"), state.get("label_embedding.weight"))
     net.eval()
     log.debug("loaded HuBERT-Soft from %s: %d layer(s), %d tensors", source, num_layers, len(state))

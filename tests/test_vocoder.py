@@ -213,18 +213,18 @@ def test_strict_loading_failures(small_ckpt, tmp_path):
     missing = dict(state)
     del missing["resblocks.3.activations.2.act.beta"]
     with pytest.raises(
-        CheckpointError, match=r"1 missing .*resblocks\.3\.activations\.2\.act\.beta"
+        CheckpointError, match=r"1 missing: .*resblocks\.3\.activations\.2\.act\.beta"
     ):
         load_nsf_bigvgan(_write(tmp_path / "missing.pth", {"model_g": missing}))
 
     folded = dict(state)
     folded["conv_post.extra"] = torch.zeros(1)
-    with pytest.raises(CheckpointError, match=r"unexpected .*conv_post\.extra"):
+    with pytest.raises(CheckpointError, match=r"unexpected: .*conv_post\.extra"):
         load_nsf_bigvgan(_write(tmp_path / "extra.pth", {"model_g": folded}))
 
     wrong = dict(state)
     wrong["noise_convs.2.weight"] = torch.zeros(8, 1, 15)
-    with pytest.raises(CheckpointError, match=r"mis-shaped .*noise_convs\.2\.weight"):
+    with pytest.raises(CheckpointError, match=r"shape mismatches: .*noise_convs\.2\.weight"):
         load_nsf_bigvgan(_write(tmp_path / "wrong.pth", {"model_g": wrong}))
 
     with pytest.raises(CheckpointError, match="no 'model_g'"):

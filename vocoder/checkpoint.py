@@ -19,6 +19,7 @@ import torch
 import yaml
 
 from gvc.errors import CheckpointError, ConfigError
+from gvc.statedict import layout_problems
 from vocoder.bigvgan import BigVGANConfig, NSFBigVGANGenerator
 
 logger = logging.getLogger(__name__)
@@ -163,20 +164,8 @@ def load_generator(
     with torch.device("meta"):  # no random init: every tensor comes from the checkpoint
         model = NSFBigVGANGenerator(config)
     layout = published_layout(model)
-    missing = sorted(set(layout) - set(state))
-    unexpected = sorted(set(state) - set(layout))
-    wrong = sorted(k for k in layout.keys() & state.keys() if tuple(state[k].shape) != layout[k])
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-        if wrong:
-            k = wrong[0]
-            parts.append(
-                f"{len(wrong)} mis-shaped (e.g. {k}: {tuple(state[k].shape)} vs {layout[k]})"
-            )
+    parts = layout_problems(layout, state)
+    if parts:
         raise CheckpointError(
             f"{path} does not match the NSF-BigVGAN generator (upsample_initial_channel="
             f"{config.upsample_initial_channel}): {'; '.join(parts)}; pass the matching --vocoder-config or "

@@ -11,17 +11,9 @@ import torch
 from torch import nn
 
 from gvc.errors import CheckpointError
+from gvc.statedict import layout_problems, listing
 
 log = logging.getLogger(__name__)
-
-_MAX_LISTED = 8
-
-
-def _listing(keys: list[str]) -> str:
-    shown = ", ".join(keys[:_MAX_LISTED])
-    more = len(keys) - _MAX_LISTED
-    return shown + (f" (+{more} more)" if more > 0 else "")
-
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint file safely (`weights_only=True`, on CPU).
@@ -46,7 +38,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         return dict(obj)
     if isinstance(obj, Mapping) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
         return {"model": dict(obj)}
-    found = sorted(obj)[:_MAX_LISTED] if isinstance(obj, Mapping) else type(obj).__name__
+    found = listing(sorted(map(str, obj))) if isinstance(obj, Mapping) else type(obj).__name__
     raise CheckpointError(
         f"checkpoint {path} has no 'model' state dict (found {found}); "
         "expected a Grad-SVC or gvc acoustic-model file")
@@ -65,20 +57,9 @@ def load_acoustic_state(model: nn.Module, state_dict: Mapping[str, torch.Tensor]
         CheckpointError: one line naming the file, the missing, unexpected and shape-mismatched
             keys, and the fix (use the config/preset the checkpoint was trained with).
     """
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in expected]
-    mismatched = [f"{k} {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}"
-                  for k, v in expected.items()
-                  if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)]
-    if missing or unexpected or mismatched:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing: {_listing(missing)}")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected: {_listing(unexpected)}")
-        if mismatched:
-            parts.append(f"{len(mismatched)} shape mismatches: {_listing(mismatched)}")
+    expected = {k: v.shape for k, v in model.state_dict().items()}
+    parts = layout_problems(expected, state_dict)
+    if parts:
         raise CheckpointError(
             f"{source} does not fit this model ({'; '.join(parts)}); build the model from the "
             "config/preset the checkpoint was trained with (e.g. base for V2-96, v2-64 for V2-64)")
