@@ -19,6 +19,15 @@ def test_help_is_fast_and_light():
     assert "TORCH False" in out.stdout
 
 
+def test_noop_paths_do_not_import_torch():
+    # A re-run with nothing to do must stay a stat-only pass: the modules the audio steps load
+    # before any work exists (mel settings included) keep torch out.
+    code = ("import sys, prepare.mel, prepare.f0, prepare.resample, vocoder\n"
+            "from vocoder import MEL\nprint('TORCH', 'torch' in sys.modules, MEL.hop_length)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "TORCH False 320" in out.stdout, out.stdout + out.stderr
+
+
 def test_defaults_shown_in_help(tmp_path):
     out = run_gvc("extract-f0", "--help", cwd=tmp_path)
     assert out.returncode == 0
