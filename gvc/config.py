@@ -33,7 +33,7 @@ DECODERS = ("score", "flow", "edm", "consistency")
 PRENET_STATS = ("padded", "masked")
 OPTIMIZERS = ("adam", "adamw")
 LR_SCHEDULES = ("none", "cosine", "exponential")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16")  # fp16: CUDA inference only; training: fp32/bf16
 
 
 def _choice(default: str, choices: tuple[str, ...]) -> Any:
@@ -56,7 +56,7 @@ class TrainConfig:
     test_size: int = 4  # validation items synthesised every `test_step` epochs
     test_step: int = 5
     save_step: int = 10  # checkpoint every N epochs
-    pretrain: str | None = None  # checkpoint to start from; Grad-SVC used it silently if present
+    pretrain: str | None = None  # read for compatibility only: gvc loads weights via --init-from
     # --- gvc additions ---
     optimizer: str = _choice("adam", OPTIMIZERS)
     adam_betas: tuple[float, float] = (0.9, 0.999)
@@ -67,7 +67,7 @@ class TrainConfig:
     max_frames: int = 500  # longer utterances are randomly cropped to this (5 s)
     checkpoint_every: int = 0  # extra checkpoint every N steps; 0 = only every `save_step` epochs
     keep_last: int = 0  # keep only the newest N checkpoints; 0 = keep all (Grad-SVC)
-    keep_every: int = 0  # never delete checkpoints of epochs divisible by N; 0 = none
+    keep_every: int = 0  # permanent checkpoint every N steps, never rotated away; 0 = none
     lr_schedule: str = _choice("none", LR_SCHEDULES)
     lr_warmup_steps: int = 0
     lr_min: float = 1e-6  # floor of the cosine schedule
@@ -76,8 +76,6 @@ class TrainConfig:
     num_workers: int = 4
     vec_noise_std: float = 1.0  # V2 "perturbation": vec + N(0, std^2) in the data loader; 0 = off
     mu_noise_std: float = 1.0  # V2: decoder sees mu + N(0, std^2) while training; 0 = off (V1)
-    finetune_lr: float = 2e-5  # learning rate when starting from `pretrain`
-    finetune_freeze: bool = True  # freeze pit_emb, spk_emb, prenet, speaker GRL when fine-tuning
 
 
 @dataclass
@@ -126,7 +124,7 @@ class InferConfig:
     steps: int = 20
     temperature: float = 1.015  # score decoders: x_T = mu + N(0, I) / temperature
     chunk_frames: int = 2400  # frames converted per chunk (24 s)
-    context_frames: int = 8  # context frames on each side of a chunk
+    context_frames: int = 50  # context frames (0.5 s) converted on each side of a chunk, then dropped
     seed: int | None = None
 
 
@@ -256,7 +254,7 @@ def validate_config(cfg: Config, source: str = "<config>") -> None:
         _check(getattr(d, name) > 0, source, f"data.{name}", "must be > 0")
     _check(0 <= d.mel_fmin < d.mel_fmax <= d.sampling_rate / 2, source, "data.mel_fmin/mel_fmax",
            "need 0 <= mel_fmin < mel_fmax <= sampling_rate / 2")
-    _check(t.learning_rate > 0 and t.finetune_lr > 0, source, "train.learning_rate", "must be > 0")
+    _check(t.learning_rate > 0, source, "train.learning_rate", "must be > 0")
     for name in ("batch_size", "full_epochs", "save_step", "test_step"):
         _check(getattr(t, name) >= 1, source, f"train.{name}", "must be >= 1")
     for name in ("fast_epochs", "test_size", "checkpoint_every", "keep_last", "keep_every",

@@ -84,8 +84,11 @@ def _train_and_export(out: Path, tree: DataTree, s: DemoSettings, console: Conso
 
     files = out / "files"
     build_index(tree, files, valid_count=s.singers, seed=37)
+    # The tiny preset stops after 20 epochs; the demo trains by steps, so the epoch cap is lifted
+    # (every epoch has at least one step) and --steps decides.
+    cfg = load_config("tiny", overrides={"train.full_epochs": max(s.train_steps, 20)})
     result = train(TrainOptions(
-        config=load_config("tiny"), config_name="tiny", data=tree.root, run_dir=out / "logs" / "tiny",
+        config=cfg, config_name="tiny", data=tree.root, run_dir=out / "logs" / "tiny",
         train_files=files / "train.txt", valid_files=files / "valid.txt", max_steps=s.train_steps,
         device="cpu", console=console,
     ))

@@ -78,5 +78,5 @@ class PitchExtractor(ABC):
         """Extractor name plus settings."""
         return {"extractor": self.name, **self.settings()}
 
-    def setup(self) -> None:
+    def setup(self) -> None:  # noqa: B027 - optional hook
         """Load models (called once per process before the first `extract`)."""

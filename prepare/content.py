@@ -83,7 +83,7 @@ class HubertTask(Task):
                         units.append(self._encoder.units(w))
                     except Exception as one:  # noqa: BLE001
                         units.append(one)
-            for i, u in zip(slots, units):
+            for i, u in zip(slots, units, strict=True):
                 if isinstance(u, BaseException):
                     results[i] = u
                     continue

@@ -41,11 +41,11 @@ class Task(ABC):
     def outputs(self, src: Source) -> tuple[Path, ...]:
         """Every file this source produces; the source counts as done when all are up to date."""
 
-    def preload(self) -> None:
+    def preload(self) -> None:  # noqa: B027 - optional hook
         """Called in the parent before workers fork: import heavy modules once, so that forked
         workers inherit them instead of each importing them again. Must not start threads."""
 
-    def setup(self) -> None:
+    def setup(self) -> None:  # noqa: B027 - optional hook
         """Called once in each process before its first `run` (load models here)."""
 
     @abstractmethod
@@ -162,7 +162,7 @@ def _execute(task: Task, todo: Sequence[Source], jobs: int) -> Iterator[tuple[So
         task.setup()
         for i in range(0, len(todo), task.batch_size):
             chunk = todo[i : i + task.batch_size]
-            yield from zip(chunk, task.run_batch(chunk))
+            yield from zip(chunk, task.run_batch(chunk), strict=True)
         return
     if jobs <= 1 or len(todo) == 1:
         task.setup()

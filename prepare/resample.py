@@ -121,7 +121,7 @@ class ResampleTask(Task):
         audio = self._level(audio, sr, src.path)
         spans = [(0, len(audio))] if self.cfg.max_seconds is None else split_points(audio, sr, self.cfg.max_seconds)
         writes: list[tuple[Path, np.ndarray, int]] = []
-        for k, (a, b) in enumerate(spans):
+        for a, b in spans:
             piece = audio[a:b]
             if self.cfg.max_seconds is not None and float(np.max(np.abs(piece))) < 1e-4:
                 continue  # a silent gap between phrases: nothing to learn from it
