@@ -17,7 +17,8 @@ absolute error over mel bins and frames (log-mel units):
   randomness and is shown for completeness only.
 * `L1 vs data`: against the utterance's real mel, a fair figure for every sampler.
 
-The reference's own accuracy is printed too (dpm-solver-3 at the reference step count against it).
+The reference's own accuracy is printed too (dpm-solver-3 at the reference step count against it,
+on the first utterance).
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def run(args: argparse.Namespace) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     model, cfg, _ = load_exported(args.demo / "gvc.pth")
+    model.decoder.to(memory_format=torch.channels_last)  # as `gvc infer` runs it on CPU
     cases = load_cases(model, args.demo, args.items, args.max_frames)
     temperature = cfg.infer.temperature
     errors: dict[str, dict[int, list[float]]] = {s: {n: [] for n in args.nfe} for s in args.samplers}
@@ -104,9 +106,10 @@ def run(args: argparse.Namespace) -> dict:
             ref = model.sample(case.mu, case.mask, case.spk_emb, sampler="euler",
                                steps=args.reference_steps, z=z.clone())
             ref_data.append(masked_l1(ref, case.mel, case.mask))
-            check = model.sample(case.mu, case.mask, case.spk_emb, sampler="dpm-solver-3",
-                                 steps=args.reference_steps, z=z.clone())
-            ref_check.append(masked_l1(check, ref, case.mask))
+            if not ref_check:  # the reference's own accuracy, once
+                check = model.sample(case.mu, case.mask, case.spk_emb, sampler="dpm-solver-3",
+                                     steps=args.reference_steps, z=z.clone())
+                ref_check.append(masked_l1(check, ref, case.mask))
             for name in args.samplers:
                 for nfe in args.nfe:
                     out = model.sample(case.mu, case.mask, case.spk_emb, sampler=name, steps=nfe,
@@ -139,9 +142,9 @@ def table(result: dict, key: str, nfe: list[int]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--demo", type=Path, default=Path("demo"), help="folder written by `gvc demo`")
-    ap.add_argument("--items", type=int, default=6, help="utterances (held-out first)")
-    ap.add_argument("--max-frames", type=int, default=400, help="head crop per utterance (100 fps)")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="starting-noise seeds")
+    ap.add_argument("--items", type=int, default=3, help="utterances (held-out first)")
+    ap.add_argument("--max-frames", type=int, default=200, help="head crop per utterance (100 fps)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1], help="starting-noise seeds")
     ap.add_argument("--nfe", type=int, nargs="+", default=[4, 8, 10, 20])
     ap.add_argument("--samplers", nargs="+", default=SAMPLERS)
     ap.add_argument("--reference-steps", type=int, default=1000)

@@ -40,7 +40,7 @@ class DemoSettings:
     singers: int = 3
     utterances: int = 6
     seconds: float = 4.0
-    train_steps: int = 300
+    train_steps: int = 200
     jobs: int = 2
     source_singer: int = 0
     target_singer: int = 1
@@ -55,6 +55,7 @@ class DemoResult:
     picture: Path | None = None
     model: Path | None = None
     placeholders: list[str] = field(default_factory=list)
+    interrupted: bool = False
 
 
 def _prepare(out: Path, s: DemoSettings, hubert: Path, console: Console) -> tuple[DataTree, bool]:
@@ -76,7 +77,8 @@ def _prepare(out: Path, s: DemoSettings, hubert: Path, console: Console) -> tupl
     return tree, all(r.ok for r in reports)
 
 
-def _train_and_export(out: Path, tree: DataTree, s: DemoSettings, console: Console) -> Path:
+def _train_and_export(out: Path, tree: DataTree, s: DemoSettings, console: Console) -> Path | None:
+    """Train the tiny preset (resuming a previous demo run) and export it; None if interrupted."""
     from gvc.config import load_config
     from gvc.dataset.index import build_index
     from gvc.export.model_file import export_checkpoint
@@ -90,8 +92,12 @@ def _train_and_export(out: Path, tree: DataTree, s: DemoSettings, console: Conso
     result = train(TrainOptions(
         config=cfg, config_name="tiny", data=tree.root, run_dir=out / "logs" / "tiny",
         train_files=files / "train.txt", valid_files=files / "valid.txt", max_steps=s.train_steps,
-        device="cpu", console=console,
+        device="cpu", valid_every=50, console=console,
     ))
+    if result.reason == "interrupted":
+        console.print(f"[yellow]training interrupted at step {result.step} (saved {result.checkpoint}); "
+                      "run the same command again to continue[/yellow]", highlight=False)
+        return None
     if result.checkpoint is None:
         raise RuntimeError(f"training stopped without a checkpoint ({result.reason})")
     model = out / "gvc.pth"
@@ -153,6 +159,8 @@ def run_demo(out: Path, settings: DemoSettings | None = None, console: Console |
         console.print("[red]data preparation failed; see above[/red]")
         return DemoResult(False, placeholders=placeholders)
     model = _train_and_export(out, tree, s, console)
+    if model is None:
+        return DemoResult(False, placeholders=placeholders, interrupted=True)
 
     from gvc.audio import write_wav_float
     from gvc.inference.batch import write_conversion

@@ -12,7 +12,7 @@ from gvc.cli.common import Jobs, Quiet, Verbose, console, setup_logging
 
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for everything the demo writes.")] = Path("demo"),
-    steps: Annotated[int, typer.Option("--steps", min=1, help="Training steps of the tiny preset (about 0.5 s each on a 2-core CPU).")] = 300,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Training steps of the tiny preset (about 1.5 s each on a 2-core CPU).")] = 200,
     jobs: Jobs = 2,
     quiet: Quiet = False,
     verbose: Verbose = False,
@@ -21,7 +21,10 @@ def demo(
     from gvc.demo import DemoSettings, run_demo
 
     setup_logging(quiet, verbose)
-    if not run_demo(out, DemoSettings(train_steps=steps, jobs=jobs), console=console).ok:
+    result = run_demo(out, DemoSettings(train_steps=steps, jobs=jobs), console=console)
+    if result.interrupted:
+        raise typer.Exit(130)
+    if not result.ok:
         raise typer.Exit(1)
 
 
