@@ -1,7 +1,7 @@
 """The one device and precision policy, resolved at run time.
 
 `--device auto|cpu|cuda[:N]` and `--precision fp32|bf16|fp16` become a `Runtime`; model code
-never calls `.cuda()` and takes its device from its inputs. Schedules, STFTs and F0 maths stay
+never picks a GPU by itself and takes its device from its inputs. Schedules, STFTs and F0 maths stay
 in fp32 regardless of the autocast precision.
 """
 

@@ -89,6 +89,24 @@ def _config_of(meta: dict[str, Any], path: Path | str) -> Config:
         raise CheckpointError(str(exc)) from exc
 
 
+def _read_gvc_file(path: Path | str, what: str) -> tuple[dict, dict[str, Any], Config, GradSVC]:
+    """Read a file carrying gvc metadata and build its model strictly.
+
+    Returns (the whole checkpoint dict, its `gvc` metadata, the embedded config, the model).
+    `what` completes the error for a file without metadata (e.g. an original Grad-SVC file).
+    """
+    from gvc.models import read_checkpoint
+
+    ckpt = read_checkpoint(path)
+    meta = ckpt.get(META_KEY)
+    if not isinstance(meta, dict):
+        raise CheckpointError(
+            f"{path} {what} (no gvc metadata); for an original Grad-SVC file run "
+            f"{_import_hint(path)}")
+    cfg = _config_of(meta, path)
+    return ckpt, meta, cfg, _build_strict(cfg, ckpt["model"], path)
+
+
 def export_checkpoint(checkpoint: Path | str, out: Path | str, *, half: bool = False,
                       force: bool = False) -> ExportResult:
     """Write an inference-only file from a gvc training checkpoint.
@@ -103,16 +121,7 @@ def export_checkpoint(checkpoint: Path | str, out: Path | str, *, half: bool = F
         CheckpointError: unreadable file, no gvc metadata, or weights that do not fit its config.
         ConfigError: `out` exists (without `force`) or is the input.
     """
-    from gvc.models import read_checkpoint
-
-    ckpt = read_checkpoint(checkpoint)
-    meta = ckpt.get(META_KEY)
-    if not isinstance(meta, dict):
-        raise CheckpointError(
-            f"{checkpoint} is not a gvc training checkpoint (no gvc metadata); for an original "
-            f"Grad-SVC file run {_import_hint(checkpoint)}")
-    cfg = _config_of(meta, checkpoint)
-    model = _build_strict(cfg, ckpt["model"], checkpoint)
+    ckpt, meta, cfg, model = _read_gvc_file(checkpoint, "is not a gvc training checkpoint")
     state = _state_for_file(model, half)
     source = {"kind": "gvc-training", "file": Path(checkpoint).name,
               "step": ckpt.get("steps"), "epoch": ckpt.get("epoch"),
@@ -172,15 +181,6 @@ def load_exported(path: Path | str) -> tuple[GradSVC, Config, dict[str, Any]]:
             Grad-SVC file: the message gives the import command), or weights that do not fit the
             embedded config.
     """
-    from gvc.models import read_checkpoint
-
-    ckpt = read_checkpoint(path)
-    meta = ckpt.get(META_KEY)
-    if not isinstance(meta, dict):
-        raise CheckpointError(
-            f"{path} has no gvc metadata (an original Grad-SVC file?); import it with "
-            f"{_import_hint(path)}")
-    cfg = _config_of(meta, path)
-    model = _build_strict(cfg, ckpt["model"], path)
+    _, meta, cfg, model = _read_gvc_file(path, "is not a gvc model file")
     log.debug("loaded %s (%s, %s decoder)", path, meta.get("architecture"), meta.get("decoder"))
     return model, cfg, meta
