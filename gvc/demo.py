@@ -40,7 +40,8 @@ class DemoSettings:
     singers: int = 3
     utterances: int = 6
     seconds: float = 4.0
-    train_steps: int = 200
+    train_steps: int = 400
+    segment_frames: int = 100  # decoder crop (1 s): half the preset's, twice the steps per minute
     jobs: int = 2
     source_singer: int = 0
     target_singer: int = 1
@@ -88,7 +89,8 @@ def _train_and_export(out: Path, tree: DataTree, s: DemoSettings, console: Conso
     build_index(tree, files, valid_count=s.singers, seed=37)
     # The tiny preset stops after 20 epochs; the demo trains by steps, so the epoch cap is lifted
     # (every epoch has at least one step) and --steps decides.
-    cfg = load_config("tiny", overrides={"train.full_epochs": max(s.train_steps, 20)})
+    cfg = load_config("tiny", overrides={"train.full_epochs": max(s.train_steps, 20),
+                                         "train.segment_frames": s.segment_frames})
     result = train(TrainOptions(
         config=cfg, config_name="tiny", data=tree.root, run_dir=out / "logs" / "tiny",
         train_files=files / "train.txt", valid_files=files / "valid.txt", max_steps=s.train_steps,
