@@ -14,7 +14,14 @@ import torch
 
 from gvc.decoders import get_sampler, run_sampler, sampler_names
 from gvc.decoders import schedule as sch
-from gvc.decoders.samplers import ml_coefficients, sample_dpm_solver, sample_euler, sample_ml
+from gvc.decoders.samplers import (
+    DPM_GRIDS,
+    dpm_grid,
+    ml_coefficients,
+    sample_dpm_solver,
+    sample_euler,
+    sample_ml,
+)
 from gvc.decoders.score import prior_sample, score_loss
 from gvc.errors import ConfigError
 
@@ -115,13 +122,15 @@ def test_dpm_solver_1_is_ddim(case):
     assert torch.allclose(out, (y + mu) * mask, atol=1e-12)
 
 
+@pytest.mark.parametrize("predict", ["noise", "data"])
 @pytest.mark.parametrize("order", [1, 2, 3])
-def test_dpm_solver_convergence_order(case, order):
-    """Error vs the exact PF-ODE solution falls at least like h^order (h = logSNR step)."""
+def test_dpm_solver_convergence_order(case, order, predict):
+    """Error vs the exact PF-ODE solution falls at least like h^order (h = logSNR step), for
+    DPM-Solver (noise prediction) and DPM-Solver++ (data prediction) alike."""
     score, z, mu, mask = case
     exact = (mu + _flow(z - mu, 1.0, 1e-3)) * mask
     errors = [
-        (sample_dpm_solver(score, z, mu, mask, n, schedule=S, order=order,
+        (sample_dpm_solver(score, z, mu, mask, n, schedule=S, order=order, predict=predict,
                            lower_order_final=False) - exact).abs().max().item()
         for n in (20, 40, 80)
     ]
@@ -130,8 +139,9 @@ def test_dpm_solver_convergence_order(case, order):
     assert errors[-1] < [3e-2, 1e-3, 1e-4][order - 1]
 
 
+@pytest.mark.parametrize("predict", ["noise", "data"])
 @pytest.mark.parametrize(("order", "min_rate"), [(1, 0.9), (2, 1.85), (3, 2.8)])
-def test_dpm_solver_order_on_forced_linear_ode(order, min_rate):
+def test_dpm_solver_order_on_forced_linear_ode(order, min_rate, predict):
     """A score that is a pure function of time, eps(lambda) = sin^3((lambda - lambda_T) / 2),
     turns the PF-ODE into y' = linear + forcing with an exact quadrature solution. Its first
     derivatives vanish at t = 1, so the low-order warm-up steps do not mask the method's order.
@@ -153,7 +163,8 @@ def test_dpm_solver_order_on_forced_linear_ode(order, min_rate):
     zeros = torch.zeros(1, 1, 2, dtype=torch.float64)
     z, mask = zeros + 0.5, zeros + 1.0
     errors = [abs(sample_dpm_solver(score, z, zeros, mask, n, schedule=S, order=order,
-                                    lower_order_final=False)[0, 0, 0].item() - exact)
+                                    predict=predict, lower_order_final=False)[0, 0, 0].item()
+                  - exact)
               for n in (40, 80, 160)]
     assert math.log2(errors[1] / errors[2]) > min_rate, errors
 
@@ -166,10 +177,40 @@ def test_dpm_solver_higher_order_is_more_accurate(case):
     assert errs[0] > errs[1] > errs[2]
 
 
-def test_dpm_solver_rejects_bad_order(case):
+def test_dpm_solver_rejects_bad_options(case):
     score, z, mu, mask = case
     with pytest.raises(ValueError, match="order"):
         sample_dpm_solver(score, z, mu, mask, 3, schedule=S, order=4)
+    with pytest.raises(ValueError, match="predict"):
+        sample_dpm_solver(score, z, mu, mask, 3, schedule=S, predict="x0")
+    with pytest.raises(ValueError, match="choose one of: logsnr, time-uniform"):
+        sample_dpm_solver(score, z, mu, mask, 3, schedule=S, grid="karras")
+    with pytest.raises(ValueError, match="t_end"):
+        sample_dpm_solver(score, z, mu, mask, 3, schedule=S, t_end=0.0)
+
+
+@pytest.mark.parametrize("grid", DPM_GRIDS)
+def test_dpm_grids(grid):
+    times = dpm_grid(S, 8, grid, 1e-3)
+    assert len(times) == 9 and times[0] == 1.0 and times[-1] == pytest.approx(1e-3, rel=1e-12)
+    assert all(a > b for a, b in zip(times[:-1], times[1:], strict=False))
+    if grid == "time-uniform":
+        assert times[4] == pytest.approx((1.0 + 1e-3) / 2)
+    elif grid == "time-quadratic":
+        assert math.sqrt(times[4]) == pytest.approx((1.0 + math.sqrt(1e-3)) / 2)
+    else:
+        lams = [sch.lam(S, t) for t in times]
+        assert lams[4] == pytest.approx((lams[0] + lams[-1]) / 2, rel=1e-9)
+
+
+@pytest.mark.parametrize("grid", ["time-uniform", "time-quadratic"])
+def test_dpm_solver_converges_on_every_grid(case, grid):
+    score, z, mu, mask = case
+    exact = (mu + _flow(z - mu, 1.0, 1e-3)) * mask
+    errors = [(sample_dpm_solver(score, z, mu, mask, n, schedule=S, order=2, grid=grid)
+               - exact).abs().max().item() for n in (20, 40, 80)]
+    assert errors[0] > errors[1] > errors[2], errors
+    assert math.log2(errors[1] / errors[2]) > 1.5, errors  # order 2 in the step count
 
 
 # ---------------------------------------------------------------- Euler / ML

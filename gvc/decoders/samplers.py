@@ -115,60 +115,99 @@ def sample_sde(score: ScoreFn, z: torch.Tensor, mu: torch.Tensor, mask: torch.Te
     return x
 
 
+DPM_GRIDS = ("logsnr", "time-uniform", "time-quadratic")
+"""Time grids of `sample_dpm_solver` (`decoders.md` §2.3)."""
+
+
+def dpm_grid(schedule: sch.VPSchedule, steps: int, grid: str, t_end: float) -> list[float]:
+    """steps + 1 times from 1 down to `t_end` (> 0): uniform in lambda, in t, or in sqrt(t)."""
+    if not 0.0 < t_end < 1.0:
+        raise ValueError(f"t_end must be in (0, 1), got {t_end}")
+    if grid == "logsnr":
+        return sch.logsnr_grid(schedule, steps, 1.0, t_end).tolist()
+    if grid == "time-uniform":
+        return sch.uniform_grid(steps, 1.0, t_end).tolist()
+    if grid == "time-quadratic":
+        return (sch.uniform_grid(steps, 1.0, math.sqrt(t_end)) ** 2).tolist()
+    raise ValueError(f"unknown DPM-Solver grid {grid!r}; choose one of: {', '.join(DPM_GRIDS)}")
+
+
 def sample_dpm_solver(score: ScoreFn, z: torch.Tensor, mu: torch.Tensor, mask: torch.Tensor,
                       steps: int, *, schedule: sch.VPSchedule, order: int = 2,
-                      t_end: float = 1e-3, lower_order_final: bool = True,
-                      generator: torch.Generator | None = None,
+                      predict: str = "noise", grid: str = "logsnr", t_end: float = 1e-3,
+                      lower_order_final: bool = True, generator: torch.Generator | None = None,
                       noise: NoiseFn | None = None) -> torch.Tensor:
-    """Multistep DPM-Solver (noise prediction) on a logSNR-uniform grid from t = 1 to `t_end`.
+    """Multistep DPM-Solver (`predict="noise"`) or DPM-Solver++ (`predict="data"`).
 
-    Works on y = x - mu with eps(y, t) = -sigma_t * score(y + mu, t) (one network call per
-    step). The first steps warm up with lower orders; with `lower_order_final` and fewer than
-    15 steps the last steps also drop to order (steps - i) for stability (`decoders.md` §2.2).
-    Order 1 equals DDIM and Grad-SVC's `reverse_diffusion_dpm`. Global error is O(h^order)
-    in the logSNR step h (order 3 uses the exact Taylor weight of the second difference, see
-    below).
+    Works on y = x - mu, integrating the probability-flow ODE from t = 1 to `t_end` on the
+    time `grid` (one network call per step). The model output is used as the noise
+    eps(y, t) = -sigma_t * score(y + mu, t), or as the clean-data estimate
+    y0(y, t) = (y + sigma_t^2 * score(y + mu, t)) / alpha_t for DPM-Solver++. The first steps
+    warm up with lower orders; with `lower_order_final` and fewer than 15 steps the last steps
+    also drop to order (steps - i) for stability (`decoders.md` §2.2). Order 1 with noise
+    prediction on the logSNR grid equals DDIM and Grad-SVC's `reverse_diffusion_dpm`. Global
+    error is O(h^order) in the logSNR step h (order 3 uses the exact Taylor weight of the
+    second difference, see below).
 
     Args:
         order: 1, 2 or 3.
+        predict: "noise" (DPM-Solver) or "data" (DPM-Solver++).
+        grid: "logsnr" (Grad-SVC), "time-uniform" or "time-quadratic"; see `dpm_grid`.
         t_end: final time (> 0; lambda is infinite at 0).
         lower_order_final: lower the order of the final steps when steps < 15.
     """
     _check(z, mu, mask, steps)
     if order not in (1, 2, 3):
         raise ValueError(f"DPM-Solver order must be 1, 2 or 3, got {order}")
-    grid = sch.logsnr_grid(schedule, steps, 1.0, t_end).tolist()
-    lams = [sch.lam(schedule, t) for t in grid]
+    if predict not in ("noise", "data"):
+        raise ValueError(f"DPM-Solver predict must be 'noise' or 'data', got {predict!r}")
+    data = predict == "data"
+    times = dpm_grid(schedule, steps, grid, t_end)
+    lams = [sch.lam(schedule, t) for t in times]
     y = (z - mu) * mask
-    history: list[tuple[float, torch.Tensor]] = []  # (lambda, eps), newest last
+    history: list[tuple[float, torch.Tensor]] = []  # (lambda, model output), newest last
     for i in range(steps):
-        s, t = grid[i], grid[i + 1]
+        s, t = times[i], times[i + 1]
         sig_s, sig_t = sch.sigma(schedule, s), sch.sigma(schedule, t)
-        eps = -sig_s * score(y + mu, _times(y, s))
-        history = (history + [(lams[i], eps)])[-3:]
+        out = score(y + mu, _times(y, s))
+        if data:
+            out = (y + sig_s**2 * out) / sch.alpha(schedule, s)
+        else:
+            out = -sig_s * out
+        history = (history + [(lams[i], out)])[-3:]
         k = min(order, i + 1)
         if lower_order_final and steps < 15:
             k = min(k, steps - i)
         h = lams[i + 1] - lams[i]
-        phi1 = math.expm1(h)
-        y_new = math.exp(sch.log_alpha(schedule, t) - sch.log_alpha(schedule, s)) * y
-        y_new = y_new - sig_t * phi1 * eps
+        if data:
+            # y_t = (sigma_t/sigma_s) y - alpha_t phi1 y0 + alpha_t phi2 D1 - alpha_t phi3 D2
+            scale, weight = sig_t / sig_s, sch.alpha(schedule, t)
+            phi1 = math.expm1(-h)
+            phi2 = phi1 / h + 1.0
+            sign = -1.0
+        else:
+            # y_t = (alpha_t/alpha_s) y - sigma_t phi1 eps - sigma_t phi2 D1 - sigma_t phi3 D2
+            scale = math.exp(sch.log_alpha(schedule, t) - sch.log_alpha(schedule, s))
+            weight = sig_t
+            phi1 = math.expm1(h)
+            phi2 = phi1 / h - 1.0
+            sign = 1.0
+        y_new = scale * y - weight * phi1 * out
         if k >= 2:
             r0 = (lams[i] - history[-2][0]) / h
-            d1_0 = (eps - history[-2][1]) / r0
+            d1_0 = (out - history[-2][1]) / r0
             if k == 2:
-                y_new = y_new - 0.5 * sig_t * phi1 * d1_0
+                y_new = y_new - 0.5 * weight * phi1 * d1_0
             else:
                 r1 = (history[-2][0] - history[-3][0]) / h
                 d1_1 = (history[-2][1] - history[-3][1]) / r1
-                d1 = d1_0 + r0 / (r0 + r1) * (d1_0 - d1_1)  # h eps' + O(h^3)
-                # h^2 eps'' + O(h^3). The reference code (and diffusers) use half of this with
+                d1 = d1_0 + r0 / (r0 + r1) * (d1_0 - d1_1)  # h f' + O(h^3)
+                # h^2 f'' + O(h^3). The reference code (and diffusers) use half of this with
                 # the same phi3, which leaves an O(h^3) local error (global order 2); the full
                 # Taylor term restores order 3 (checked in tests/test_samplers.py).
                 d2 = 2.0 * (d1_0 - d1_1) / (r0 + r1)
-                phi2 = phi1 / h - 1.0
                 phi3 = phi2 / h - 0.5
-                y_new = y_new - sig_t * phi2 * d1 - sig_t * phi3 * d2
+                y_new = y_new - sign * weight * phi2 * d1 - weight * phi3 * d2
         y = y_new * mask
     return (y + mu) * mask
 
