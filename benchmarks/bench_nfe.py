@@ -2,7 +2,7 @@
 
 Needs a trained model and its data tree; the quickstart demo makes both:
 
-    gvc demo --out demo --steps 1500              # tiny preset trained for 1500 steps
+    gvc demo --out demo --steps 3000              # tiny preset, 3000 steps (about 35 min)
     python benchmarks/bench_nfe.py --demo demo    # this table
 
 For each held-out utterance of `<demo>/files/valid.txt` (and, with --items, further training items)
@@ -19,6 +19,11 @@ absolute error over mel bins and frames (log-mel units):
 
 The reference's own accuracy is printed too (dpm-solver-3 at the reference step count against it,
 on the first utterance).
+
+A sampler may carry keyword options after a colon, to compare variants of one solver:
+
+    python benchmarks/bench_nfe.py --samplers euler dpm-solver-2 \
+        dpm-solver-2:predict=data dpm-solver-2:grid=time-uniform,t_end=0.01
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import numpy as np
 import torch
 
 from gvc.dataset.index import read_index
+from gvc.decoders.registry import parse_sampler_options
 from gvc.decoders.score import prior_sample
 from gvc.export.model_file import load_exported
 from gvc.models import fix_len_compatibility
@@ -82,6 +88,12 @@ def load_cases(model, demo: Path, items: int, max_frames: int) -> list[Case]:
     return cases
 
 
+def parse_sampler(text: str) -> tuple[str, dict]:
+    """`name[:key=value,...]` -> (name, options), the options read as `gvc infer --sampler-opt`."""
+    name, _, rest = text.partition(":")
+    return name, parse_sampler_options([rest])
+
+
 def masked_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
     """Mean |a - b| over valid frames and all mel bins."""
     return float(((a - b).abs() * mask).sum() / (mask.sum() * a.shape[1]))
@@ -110,12 +122,14 @@ def run(args: argparse.Namespace) -> dict:
                 check = model.sample(case.mu, case.mask, case.spk_emb, sampler="dpm-solver-3",
                                      steps=args.reference_steps, z=z.clone())
                 ref_check.append(masked_l1(check, ref, case.mask))
-            for name in args.samplers:
+            for label in args.samplers:
+                name, options = parse_sampler(label)
                 for nfe in args.nfe:
                     out = model.sample(case.mu, case.mask, case.spk_emb, sampler=name, steps=nfe,
-                                       z=z.clone(), generator=torch.Generator().manual_seed(seed + 1))
-                    errors[name][nfe].append(masked_l1(out, ref, case.mask))
-                    data_err[name][nfe].append(masked_l1(out, case.mel, case.mask))
+                                       z=z.clone(), generator=torch.Generator().manual_seed(seed + 1),
+                                       **options)
+                    errors[label][nfe].append(masked_l1(out, ref, case.mask))
+                    data_err[label][nfe].append(masked_l1(out, case.mel, case.mask))
         print(f"  {case.name}: {case.mel.shape[-1]} frames done ({time.perf_counter() - start:.0f} s)",
               flush=True)
     return {

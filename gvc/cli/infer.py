@@ -67,6 +67,7 @@ def infer(
     profile: Annotated[Path | None, typer.Option("--profile", help="Singer profile for --shift auto (default: <singer>.profile.json next to <singer>.spk.npy).")] = None,
     sampler: Annotated[str | None, typer.Option("--sampler", help="Decoder sampler (default: the model's infer.sampler): ml, euler, sde, dpm-solver-1/2/3 for score models.")] = None,
     steps: Annotated[int | None, typer.Option("--steps", help="Sampler steps (default: the model's infer.steps, 20 for Grad-SVC).")] = None,
+    sampler_opt: Annotated[list[str] | None, typer.Option("--sampler-opt", help="Extra sampler keyword, KEY=VALUE (repeat or comma-separate), e.g. grid=time-uniform or predict=data for dpm-solver-*.")] = None,
     temperature: Annotated[float | None, typer.Option("--temperature", "--rature", help="Score models: the sampler starts from mu + N(0, I) / temperature (Grad-SVC's --rature; 1.015 = noise std 0.985; default: the model's infer.temperature).")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of all sampling noise (default: the model's infer.seed, else 1234); same seed, same output.")] = None,
     f0_method: Annotated[str | None, typer.Option("--f0-method", help="Pitch method for the source (default: the model's training method; a different one warns).")] = None,
@@ -91,6 +92,7 @@ def infer(
 
     Long songs are converted in pieces cut at quiet frames and crossfaded; memory does not grow with song length. A folder --wave converts every audio file in it; existing outputs are skipped unless --force, failures are listed at the end (exit 1).
     """
+    from gvc.decoders.registry import parse_sampler_options
     from gvc.device import resolve_runtime
     from gvc.inference import Converter, OutputOptions, parse_shift, resolve_output
     from gvc.inference.batch import convert_folder, plan_folder, write_conversion
@@ -116,7 +118,8 @@ def infer(
                                vocoder=vocoder, vocoder_ckpt=vocoder_ckpt,
                                vocoder_config=vocoder_config, f0_method=f0_method,
                                runtime=runtime, allow_mismatch=allow_mismatch)
-    decode = converter.decode_settings(sampler, steps, temperature, seed)
+    decode = converter.decode_settings(sampler, steps, temperature, seed,
+                                       parse_sampler_options(sampler_opt or []))
     chunking = converter.chunk_settings(chunk_seconds, context_seconds, crossfade_seconds)
     spk_vec = converter.speaker(spk)
     options = OutputOptions(save_pitch_wav=save_pitch_wav, save_mel=save_mel)
@@ -139,7 +142,8 @@ def infer(
     written = write_conversion(conv, out_path, converter, decode, options)
     work = sum(conv.timings.values())
     typer.echo(f"shift: {conv.shift.describe()}")
-    typer.echo(f"wrote {written[0]} ({conv.seconds:.1f} s of audio, {decode.sampler} x"
+    opts = "".join(f" {k}={v}" for k, v in decode.options.items())
+    typer.echo(f"wrote {written[0]} ({conv.seconds:.1f} s of audio, {decode.sampler}{opts} x"
                f"{decode.steps}, temperature {decode.temperature:g}, seed {decode.seed}, "
                f"{conv.chunks} chunk(s), {work:.1f} s of compute = real-time factor "
                f"{work / conv.seconds:.2f})")

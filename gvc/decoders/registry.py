@@ -85,6 +85,34 @@ def get_sampler(name: str, decoder: str | None = None) -> SamplerSpec:
     return spec
 
 
+def parse_sampler_options(items: list[str] | tuple[str, ...]) -> dict[str, object]:
+    """`["key=value", ...]` (or comma-joined items) -> keyword options of a sampler.
+
+    Values read as int, float or bool (`true`/`false`) when they can, else stay strings.
+
+    Raises:
+        ConfigError: an item without `=`.
+    """
+    options: dict[str, object] = {}
+    for item in (part for text in items for part in text.split(",") if part):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"sampler option {item!r}: write key=value, e.g. grid=time-uniform")
+        options[key.strip()] = _option_value(value.strip())
+    return options
+
+
+def _option_value(value: str) -> object:
+    if value in ("true", "false"):
+        return value == "true"
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
 def run_sampler(name: str, score: Callable, z, mu, mask, steps: int, *,
                 decoder: str | None = None, **kwargs):
     """Run the sampler `name`: `fn(score, z, mu, mask, steps, **kwargs)` (see `samplers.py`)."""

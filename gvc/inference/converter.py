@@ -135,17 +135,25 @@ class Converter:
 
     # ------------------------------------------------------------------ settings
     def decode_settings(self, sampler: str | None = None, steps: int | None = None,
-                        temperature: float | None = None, seed: int | None = None) -> DecodeSettings:
+                        temperature: float | None = None, seed: int | None = None,
+                        options: dict[str, object] | None = None) -> DecodeSettings:
         """Sampling settings: the model config's `infer:` defaults, overridden where given.
 
+        `options` are extra keywords of the sampler function; they are tried on a dummy input
+        here, so a wrong name or value fails before any compute.
+
         Raises:
-            ConfigError: a sampler of another decoder family, steps < 1, temperature <= 0.
+            ConfigError: a sampler of another decoder family, bad sampler options, steps < 1,
+                temperature <= 0.
         """
         from gvc.decoders import get_sampler
 
         inf = self.cfg.infer
         name = sampler or inf.sampler
-        get_sampler(name, self.model.decoder_kind)
+        spec = get_sampler(name, self.model.decoder_kind)
+        options = dict(options or {})
+        if options:
+            self._try_sampler(spec, options)
         steps = inf.steps if steps is None else steps
         temp = inf.temperature if temperature is None else temperature
         if steps < 1:
@@ -155,7 +163,18 @@ class Converter:
         seed = seed if seed is not None else inf.seed if inf.seed is not None else DEFAULT_SEED
         if seed < 0:
             raise ConfigError(f"--seed must be >= 0, got {seed}")
-        return DecodeSettings(name, int(steps), float(temp), int(seed))
+        return DecodeSettings(name, int(steps), float(temp), int(seed), options)
+
+    def _try_sampler(self, spec, options: dict[str, object]) -> None:
+        """Run the sampler for 2 steps on a 4-frame dummy with a zero score (no network)."""
+        z = torch.zeros(1, self.cfg.grad.n_mels, 4)
+        mask = torch.ones(1, 1, 4)
+        try:
+            spec.fn(lambda x, t: torch.zeros_like(x), z, z, mask, 2,
+                    schedule=self.model.schedule, generator=torch.Generator(), **options)
+        except (TypeError, ValueError) as err:
+            given = ", ".join(f"{k}={v}" for k, v in options.items())
+            raise ConfigError(f"--sampler-opt {given}: not valid for {spec.name} ({err})") from err
 
     def chunk_settings(self, chunk_seconds: float | None = None,
                        context_seconds: float | None = None,
@@ -270,10 +289,14 @@ class Converter:
         mel = run_acoustic(self.model, vec100, f0, spk, plan, chunking.crossfade_frames,
                            sampler=decode.sampler, steps=decode.steps,
                            temperature=decode.temperature, noise=NoiseField(decode.seed),
-                           runtime=self.runtime,
+                           runtime=self.runtime, **decode.options,
                            progress=(lambda d, n: progress("acoustic", d, n)) if progress else None)
         _sync(self.runtime)
         timings["acoustic"] = time.perf_counter() - t0
+        if not torch.isfinite(mel).all():
+            raise GvcError(f"{wave}: the {decode.sampler} sampler diverged in {decode.steps} steps "
+                           f"(NaN/Inf mel); use more --steps or a deterministic sampler such as "
+                           f"dpm-solver-2")
         if progress:
             progress("vocoder", 0, 1)
         t0 = time.perf_counter()

@@ -21,12 +21,14 @@ class DecodeSettings:
         steps: sampler steps (network evaluations).
         temperature: score decoders: x_T = mu + N(0, I) / temperature.
         seed: seeds the sampler noise field and the vocoder.
+        options: extra keywords of the sampler function (e.g. `grid` for DPM-Solver).
     """
 
     sampler: str
     steps: int
     temperature: float
     seed: int = DEFAULT_SEED
+    options: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass
