@@ -458,6 +458,7 @@ def test_sampler_options_reach_the_sampler(kit, gl):
     ("dpm-solver-2", {"grid": "karras"}, "not valid for dpm-solver-2.*choose one of: logsnr"),
     ("dpm-solver-2", {"order": 2, "bogus": 1}, "bogus"),
     ("euler", {"grid": "logsnr"}, "not valid for euler"),
+    ("dpm-solver-2", {"noise": 1, "steps": 4}, "noise, steps: set by gvc itself"),
 ])
 def test_bad_sampler_options_fail_before_compute(gl, sampler, options, match):
     with pytest.raises(ConfigError, match=match):

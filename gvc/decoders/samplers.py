@@ -144,12 +144,12 @@ def sample_dpm_solver(score: ScoreFn, z: torch.Tensor, mu: torch.Tensor, mask: t
     eps(y, t) = -sigma_t * score(y + mu, t), or as the clean-data estimate
     y0(y, t) = (y + sigma_t^2 * score(y + mu, t)) / alpha_t for DPM-Solver++. The first steps
     warm up with lower orders; with `lower_order_final` the last steps also drop to order
-    (steps - i), so the final step, the largest in lambda, is first order (`decoders.md` §2.2 and
-    pitfall 1: the reference gates this below 10-15 steps; ungated, a time-uniform grid at 20
-    steps lands 3x closer to the exact ODE solution, and the logSNR grid is unchanged). Order 1 with noise
-    prediction on the logSNR grid equals DDIM and Grad-SVC's `reverse_diffusion_dpm`. Global
-    error is O(h^order) in the logSNR step h (order 3 uses the exact Taylor weight of the
-    second difference, see below).
+    (steps - i), so the final step is first order (`decoders.md` §2.2 and pitfall 1; the
+    reference gates this below 10-15 steps, but ungated a time-uniform grid at 20 steps lands
+    3x closer to the exact ODE solution and the logSNR grid is unchanged, see BENCHMARKS.md).
+    Order 1 with noise prediction on the logSNR grid equals DDIM and Grad-SVC's
+    `reverse_diffusion_dpm`. Global error is O(h^order) in the logSNR step h (order 3 uses the
+    exact Taylor weight of the second difference, see below).
 
     Args:
         order: 1, 2 or 3.

@@ -48,6 +48,10 @@ def _sync(runtime: Runtime) -> None:
         torch.cuda.synchronize(runtime.device)
 
 
+_SAMPLER_ARGS = frozenset({"score", "z", "mu", "mask", "steps", "schedule", "generator", "noise"})
+"""Sampler arguments gvc fills in itself; `--sampler-opt` may not name them."""
+
+
 class Converter:
     """Loaded models plus the checks that tie them together.
 
@@ -167,6 +171,10 @@ class Converter:
 
     def _try_sampler(self, spec, options: dict[str, object]) -> None:
         """Run the sampler for 2 steps on a 4-frame dummy with a zero score (no network)."""
+        taken = sorted(set(options) & _SAMPLER_ARGS)
+        if taken:
+            raise ConfigError(f"--sampler-opt {', '.join(taken)}: set by gvc itself; use "
+                              f"--steps/--seed/--temperature for those")
         z = torch.zeros(1, self.cfg.grad.n_mels, 4)
         mask = torch.ones(1, 1, 4)
         try:
