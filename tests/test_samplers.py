@@ -189,6 +189,30 @@ def test_dpm_solver_rejects_bad_options(case):
         sample_dpm_solver(score, z, mu, mask, 3, schedule=S, t_end=0.0)
 
 
+def test_dpm_solver_final_step_is_first_order_at_any_step_count(case):
+    """With lower_order_final the last step of order 2 is a DDIM step even at 20 steps (the
+    reference only does this below 10-15 steps): 19 steps of the solver, then one order-1 step
+    on the remaining interval, reproduce it exactly."""
+    score, z, mu, mask = case
+    out = sample_dpm_solver(score, z, mu, mask, 20, schedule=S, order=2)
+    assert not torch.allclose(out, sample_dpm_solver(score, z, mu, mask, 20, schedule=S, order=2,
+                                                     lower_order_final=False))
+    times = dpm_grid(S, 20, "logsnr", 1e-3)
+    y = z - mu
+    history = []
+    for i in range(20):
+        s_, t_ = times[i], times[i + 1]
+        eps = -sch.sigma(S, s_) * score(y + mu, torch.full((2,), s_, dtype=torch.float64))
+        h = sch.lam(S, t_) - sch.lam(S, s_)
+        y_new = sch.alpha(S, t_) / sch.alpha(S, s_) * y - sch.sigma(S, t_) * math.expm1(h) * eps
+        if 0 < i < 19:
+            r0 = (sch.lam(S, s_) - history[-1][0]) / h
+            y_new = y_new - 0.5 * sch.sigma(S, t_) * math.expm1(h) * (eps - history[-1][1]) / r0
+        history.append((sch.lam(S, s_), eps))
+        y = y_new * mask
+    assert torch.allclose(out, (y + mu) * mask, atol=1e-10)
+
+
 @pytest.mark.parametrize("grid", DPM_GRIDS)
 def test_dpm_grids(grid):
     times = dpm_grid(S, 8, grid, 1e-3)
