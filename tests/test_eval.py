@@ -284,3 +284,13 @@ def test_same_singer_similarity_above_cross_singer() -> None:
     cross = max(metrics.cosine(a, b) for a in low for b in high)
     assert metrics.cosine(*low) > cross
     assert metrics.cosine(*high) > cross
+
+
+def test_unreadable_target_speaker_file_is_a_usage_error(corpus: Path) -> None:
+    from gvc.errors import FeatureMismatch
+
+    bad = corpus / "bad.spk.npy"
+    bad.write_bytes(b"not numpy")
+    result = _invoke("--source", corpus / "ref", "--gen", corpus / "gen", "--target-spk", bad)
+    assert isinstance(result.exception, FeatureMismatch)
+    assert str(bad) in str(result.exception)

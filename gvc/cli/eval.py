@@ -34,7 +34,8 @@ def evaluate(
     voicing, MCD and mel L1 against the real recording. With --source and --target-spk: the
     output's pitch against the source's (shifted by --shift) and the speaker similarity of output
     and source to the target. A file without a partner or that cannot be read is reported and the
-    others are still scored (exit 1).
+    others are still scored (exit 1). The table gives each score's mean and 95 % interval; -v adds
+    one row per file.
     """
     from gvc.evaluation import pair_files, score_conversion, score_reconstruction
     from gvc.evaluation.report import plot_f0, render, write_csv, write_json
