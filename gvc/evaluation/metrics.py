@@ -6,7 +6,8 @@ Every log-mel is the project's `vocoder.mel` (natural-log magnitude, [n_mels, T]
 Tracks are compared frame by frame after cutting both to the shorter length, never warped: a
 copy-synthesis or a gvc conversion keeps the timing of its input, so a timing error is an error
 and dynamic time warping would hide it (Amphion aligns F0 by DTW; gvc deliberately does not).
-Only MCD is DTW-aligned, as the MCD literature does (Kubichek 1993).
+Only MCD is DTW-aligned (the default of the `mel-cepstral-distance` package), so that
+it measures timbre rather than timing.
 
 A score that cannot be computed (no frame voiced in both tracks, a constant F0 for the Pearson
 correlation) is NaN, never a flattering 0 or 1; summaries drop NaNs and say how many were dropped.
