@@ -294,3 +294,24 @@ def test_unreadable_target_speaker_file_is_a_usage_error(corpus: Path) -> None:
     result = _invoke("--source", corpus / "ref", "--gen", corpus / "gen", "--target-spk", bad)
     assert isinstance(result.exception, FeatureMismatch)
     assert str(bad) in str(result.exception)
+
+
+def test_conversion_mode_with_the_lstm_encoder_given_its_files(tmp_path: Path) -> None:
+    from speaker import LstmSpeakerEncoder, save_random_checkpoint
+
+    weights = save_random_checkpoint(tmp_path / "speaker_pretrain", lstm_dim=32, seed=1)
+    encoder = LstmSpeakerEncoder.from_folder(weights)
+    source, gen = _phrase(HIGH_BRIGHT, 1), _phrase(LOW_DARK, 1)
+    np.save(tmp_path / "t.spk.npy", encoder.embed(_16k(gen)))
+    write(tmp_path / "src.wav", source, SR)
+    write(tmp_path / "gen.wav", gen, SR)
+    out = _invoke("--source", tmp_path / "src.wav", "--gen", tmp_path / "gen.wav",
+                  "--target-spk", tmp_path / "t.spk.npy", "--speaker-encoder", "lstm",
+                  "--speaker-model-dir", weights, "--json", tmp_path / "s.json")
+    assert out.exit_code == 0, out.output
+    (row,) = json.loads((tmp_path / "s.json").read_text())["files"]
+    assert row["spk_sim"] == pytest.approx(1, abs=1e-5)  # the target is the output's own vector
+    assert row["src_spk_sim"] < row["spk_sim"]
+    unknown = _invoke("--source", tmp_path / "src.wav", "--gen", tmp_path / "gen.wav",
+                      "--target-spk", tmp_path / "t.spk.npy", "--speaker-encoder", "ecapa")
+    assert isinstance(unknown.exception, ConfigError)
