@@ -18,8 +18,8 @@ What it does, under `--work` (default `bench-decoders/`; models and data are reu
    similarity of the conversions to the target singer (the sources' own similarity is printed as
    the baseline). RTF = compute seconds / audio seconds of the conversions.
 
-The table is printed; `--write FILE` replaces the section between this script's markers in FILE
-(appending it when absent).
+The table is printed; `--write FILE` replaces this script's `quick` or `full` section of FILE
+(between its markers; appended when absent).
 """
 
 from __future__ import annotations
@@ -51,9 +51,6 @@ from gvc.synth import sing, singer_voice
 from gvc.training import TrainOptions, train
 from speaker import load_embedding, load_speaker_encoder
 from vocoder.mel import mel_spectrogram
-
-MARK_START = "<!-- bench_decoders:start -->"
-MARK_END = "<!-- bench_decoders:end -->"
 
 
 @dataclass
@@ -116,8 +113,10 @@ def real_mel(path: Path) -> np.ndarray:
 
 
 def bench_family(work: Path, tree: DataTree, family: str, model: Path, hubert: Path,
-                 clips: dict[str, Path], target: str, nfes: list[int], encoder) -> list[Row]:
-    """Convert and score every sampler x NFE of one family."""
+                 clips: dict[str, Path], target: str, nfes: list[int],
+                 encoder) -> tuple[list[Row], float]:
+    """Convert and score every sampler x NFE of one family; also the sources' own similarity
+    to the target (the baseline of the speaker-similarity column)."""
     converter = Converter.load(model, hubert_path=hubert, vocoder="griffinlim")
     spk = {s: converter.speaker(tree.singer_path(s)) for s in clips}
     target_vec = load_embedding(tree.singer_path(target))
@@ -151,9 +150,7 @@ def bench_family(work: Path, tree: DataTree, family: str, model: Path, hubert: P
                             summarise([row["spk_sim"] for row in c.rows]).mean,
                             float(np.mean(l1))))
             print(f"  {family} {sampler} x{nfe}: done", flush=True)
-    baseline = summarise([row["src_spk_sim"] for row in c.rows]).mean
-    print(f"  sources' own similarity to {target}: {baseline:.3f}")
-    return rows
+    return rows, summarise([row["src_spk_sim"] for row in c.rows]).mean
 
 
 def table(rows: list[Row]) -> str:
@@ -166,15 +163,17 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace this script's section of `path` (between the markers), or append it."""
+def write_section(path: Path, text: str, name: str) -> None:
+    """Replace the section `name` of `path` (between `<!-- bench_decoders:NAME:start/end -->`
+    markers), or append it."""
     from gvc.fileio import save_text
 
+    start, end = (f"<!-- bench_decoders:{name}:{edge} -->" for edge in ("start", "end"))
     old = path.read_text() if path.is_file() else ""
-    block = f"{MARK_START}\n{text.rstrip()}\n{MARK_END}"
-    if MARK_START in old and MARK_END in old:
-        head, rest = old.split(MARK_START, 1)
-        new = head + block + rest.split(MARK_END, 1)[1]
+    block = f"{start}\n{text.rstrip()}\n{end}"
+    if start in old and end in old:
+        head, rest = old.split(start, 1)
+        new = head + block + rest.split(end, 1)[1]
     else:
         new = old.rstrip() + "\n\n" + block + "\n"
     save_text(path, new)
@@ -213,11 +212,12 @@ def main() -> None:
         raise SystemExit("data preparation failed; see above")
     clips = heldout(work, settings.singers, seconds)
     encoder = load_speaker_encoder("resemblyzer")
-    rows = []
+    rows, baseline = [], float("nan")
     for family in families():
         model = train_family(work, tree, family, args.steps, console)
-        rows += bench_family(work, tree, family, model, hubert, clips, args.target, args.nfe,
-                             encoder)
+        found, baseline = bench_family(work, tree, family, model, hubert, clips, args.target,
+                                       args.nfe, encoder)
+        rows += found
     text = table(rows)
     header = (f"{time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
               f"{os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f} at the end), "
@@ -225,10 +225,11 @@ def main() -> None:
               f"{args.steps} steps per family on {settings.singers} synthetic singers x "
               f"{settings.utterances} x {settings.seconds:g} s; {len(clips)} held-out "
               f"{seconds:g} s phrases; random 2-layer HuBERT, Griffin-Lim vocoder; "
-              f"{time.perf_counter() - start:.0f} s wall.")
+              f"{time.perf_counter() - start:.0f} s wall. Similarity of the unconverted "
+              f"sources to {args.target}: {baseline:.3f}.")
     print(f"\n{header}\n\n{text}")
     if args.write:
-        write_section(args.write, f"{header}\n\n{text}")
+        write_section(args.write, f"{header}\n\n{text}", "quick" if args.quick else "full")
 
 
 if __name__ == "__main__":
