@@ -11,19 +11,48 @@ import typer
 from gvc.cli.common import Device, Quiet, Verbose, console, setup_logging
 from gvc.errors import ConfigError
 
+Gen = Annotated[Path, typer.Option(
+    "--gen", help="Generated audio: a file or a folder (searched recursively).")]
+Ref = Annotated[Path | None, typer.Option(
+    "--ref", help="Reconstruction mode: the real recordings the --gen files re-synthesise "
+    "(file or folder).")]
+Source = Annotated[Path | None, typer.Option(
+    "--source", help="Conversion mode: the recordings the --gen files were converted from "
+    "(file or folder).")]
+TargetSpk = Annotated[Path | None, typer.Option(
+    "--target-spk", help="Conversion mode: the target singer's d-vector, e.g. "
+    "data_gvc/singer/<singer>.spk.npy.")]
+Shift = Annotated[float, typer.Option(
+    "--shift", help="Conversion mode: semitones the conversion transposed by (gvc infer's "
+    "--shift); the source F0 is shifted by as much.")]
+F0Choice = Annotated[str, typer.Option(
+    "--f0-method", help="Pitch method for both sides, one of extract-f0's --method names.")]
+SpeakerEncoder = Annotated[str, typer.Option(
+    "--speaker-encoder", help="Conversion mode: resemblyzer or lstm; the one that made "
+    "--target-spk.")]
+SpeakerModelDir = Annotated[Path | None, typer.Option(
+    "--speaker-model-dir", help="Weights folder of --speaker-encoder lstm "
+    "(default speaker_pretrain/).")]
+Csv = Annotated[Path | None, typer.Option(
+    "--csv", help="Also write one CSV row per scored file here.")]
+Json = Annotated[Path | None, typer.Option(
+    "--json", help="Also write rows, summary, settings and failures as JSON here.")]
+Plot = Annotated[Path | None, typer.Option(
+    "--plot", help="Write an F0 overlay PNG per file into this folder.")]
+
 
 def evaluate(
-    gen: Annotated[Path, typer.Option("--gen", help="Generated audio: a file or a folder (searched recursively).")],
-    ref: Annotated[Path | None, typer.Option("--ref", help="Reconstruction mode: the real recordings the --gen files re-synthesise (file or folder).")] = None,
-    source: Annotated[Path | None, typer.Option("--source", help="Conversion mode: the recordings the --gen files were converted from (file or folder).")] = None,
-    target_spk: Annotated[Path | None, typer.Option("--target-spk", help="Conversion mode: the target singer's d-vector, e.g. data_gvc/singer/<singer>.spk.npy.")] = None,
-    shift: Annotated[float, typer.Option("--shift", help="Conversion mode: semitones the conversion transposed by (gvc infer's --shift); the source F0 is shifted by as much.")] = 0.0,
-    f0_method: Annotated[str, typer.Option("--f0-method", help="Pitch method for both sides: praat, crepe, crepe-tiny, harvest or dio.")] = "praat",
-    speaker_encoder: Annotated[str, typer.Option("--speaker-encoder", help="Conversion mode: resemblyzer or lstm; the one that made --target-spk.")] = "resemblyzer",
-    speaker_model_dir: Annotated[Path | None, typer.Option("--speaker-model-dir", help="Weights folder of --speaker-encoder lstm (default speaker_pretrain/).")] = None,
-    csv: Annotated[Path | None, typer.Option("--csv", help="Also write one CSV row per scored file here.")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Also write rows, summary, settings and failures as JSON here.")] = None,
-    plot: Annotated[Path | None, typer.Option("--plot", help="Write an F0 overlay PNG per file into this folder.")] = None,
+    gen: Gen,
+    ref: Ref = None,
+    source: Source = None,
+    target_spk: TargetSpk = None,
+    shift: Shift = 0.0,
+    f0_method: F0Choice = "praat",
+    speaker_encoder: SpeakerEncoder = "resemblyzer",
+    speaker_model_dir: SpeakerModelDir = None,
+    csv: Csv = None,
+    json_out: Json = None,
+    plot: Plot = None,
     device: Device = "cpu",
     quiet: Quiet = False,
     verbose: Verbose = False,
