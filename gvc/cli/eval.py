@@ -14,11 +14,9 @@ from gvc.errors import ConfigError
 Gen = Annotated[Path, typer.Option(
     "--gen", help="Generated audio: a file or a folder (searched recursively).")]
 Ref = Annotated[Path | None, typer.Option(
-    "--ref", help="Reconstruction mode: the real recordings the --gen files re-synthesise "
-    "(file or folder).")]
+    "--ref", help="Reconstruction mode: the real recordings (file or folder).")]
 Source = Annotated[Path | None, typer.Option(
-    "--source", help="Conversion mode: the recordings the --gen files were converted from "
-    "(file or folder).")]
+    "--source", help="Conversion mode: the recordings converted (file or folder).")]
 TargetSpk = Annotated[Path | None, typer.Option(
     "--target-spk", help="Conversion mode: the target singer's d-vector, e.g. "
     "data_gvc/singer/<singer>.spk.npy.")]
@@ -28,8 +26,7 @@ Shift = Annotated[float, typer.Option(
 F0Choice = Annotated[str, typer.Option(
     "--f0-method", help="Pitch method for both sides, one of extract-f0's --method names.")]
 SpeakerEncoder = Annotated[str, typer.Option(
-    "--speaker-encoder", help="Conversion mode: resemblyzer or lstm; the one that made "
-    "--target-spk.")]
+    "--speaker-encoder", help="resemblyzer or lstm: the encoder that made --target-spk.")]
 SpeakerModelDir = Annotated[Path | None, typer.Option(
     "--speaker-model-dir", help="Weights folder of --speaker-encoder lstm "
     "(default speaker_pretrain/).")]
