@@ -236,8 +236,17 @@ def test_sigkill_leaves_no_partial_files(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     partial = outputs(tmp_path / "killed")
+    # the precondition: the kill interrupted the run (some outputs were still missing)
+    assert 0 < len(partial) < len(outputs(tmp_path / "clean")), sorted(partial)
     for name, blob in partial.items():  # whatever exists is complete
         assert blob == (tmp_path / "clean" / name).read_bytes(), name
+    # a temp file the kill left behind (one made here too, so the sweep is always exercised)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    planted = next((tmp_path / "killed").rglob("*.wav")).parent / f".x.wav.tmp-{int(dead.stdout)}"
+    planted.write_bytes(b"partial")
     rerun = run_gvc("resample", "-w", "raw", "--data", "killed", "-j", "2", cwd=tmp_path)
     assert rerun.returncode == 0
+    assert "left by an interrupted run" in rerun.stdout
     assert outputs(tmp_path / "killed") == outputs(tmp_path / "clean")
+    assert not [p for p in (tmp_path / "killed").rglob(".*") if ".tmp-" in p.name]
