@@ -64,3 +64,19 @@ def test_atomic_write_flushes_before_the_rename(tmp_path, monkeypatch):
     assert (tmp_path / "f.txt").read_text() == "hello"
     assert calls[:2] == ["fsync", "replace"]
     assert not list(tmp_path.glob(".*"))
+
+
+def test_missing_fixtures_fail_under_ci_and_skip_elsewhere(tmp_path):
+    """A copy of the project with no ../shared beside it: the parity tests skip, or fail with CI."""
+    project = tmp_path / "clone"
+    (project / "tests").mkdir(parents=True)
+    root = Path(__file__).resolve().parents[1]
+    (project / "tests" / "conftest.py").write_text((root / "tests" / "conftest.py").read_text())
+    (project / "tests" / "test_uses_fixtures.py").write_text(
+        "def test_parity(fixtures_dir):\n    assert fixtures_dir.is_dir()\n")
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"]
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    local = subprocess.run(args, cwd=project, capture_output=True, text=True, env=env)
+    assert local.returncode == 0 and "1 skipped" in local.stdout, local.stdout
+    ci = subprocess.run(args, cwd=project, capture_output=True, text=True, env={**env, "CI": "true"})
+    assert ci.returncode == 1 and "CI=true" in ci.stdout and "1 error" in ci.stdout, ci.stdout
