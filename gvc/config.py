@@ -27,6 +27,7 @@ import yaml
 
 from gvc.errors import ConfigError
 from gvc.presets import preset_path
+from vocoder.mel import MEL
 
 VERSIONS = ("v1", "v2", "v3-rope")
 DECODERS = ("score", "flow", "edm", "consistency")
@@ -80,17 +81,18 @@ class TrainConfig:
 
 @dataclass
 class DataConfig:
-    """`data:` block: the mel definition (32 kHz, hop 320, 100 bands, 40 Hz-16 kHz)."""
+    """`data:` block: the mel under Grad-SVC's key names; the defaults are `vocoder.mel.MEL`,
+    the one definition of the mel (32 kHz, hop 320, 100 bands, 40 Hz-16 kHz)."""
 
     segment_size: int = 16000  # unused by Grad-SVC; kept for compatibility
     max_wav_value: float = 32768.0  # unused by Grad-SVC; kept for compatibility
-    sampling_rate: int = 32000
-    filter_length: int = 1024
-    hop_length: int = 320
-    win_length: int = 1024
-    mel_channels: int = 100
-    mel_fmin: float = 40.0
-    mel_fmax: float = 16000.0
+    sampling_rate: int = MEL.sampling_rate
+    filter_length: int = MEL.n_fft
+    hop_length: int = MEL.hop_length
+    win_length: int = MEL.win_length
+    mel_channels: int = MEL.n_mels
+    mel_fmin: float = MEL.fmin
+    mel_fmax: float = MEL.fmax
 
 
 @dataclass

@@ -21,8 +21,9 @@ from gvc.cli.common import (
 )
 from gvc.errors import ConfigError
 from gvc.layout import DEFAULT_DATA, DEFAULT_RAW, Feature
+from pitch import F0Method
 
-F0_METHODS = ("praat", "crepe", "crepe-tiny", "harvest", "dio")
+F0_METHODS = tuple(m.value for m in F0Method)
 
 
 def resample(
