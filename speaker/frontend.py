@@ -113,11 +113,6 @@ class FrontendConfig:
             )
         return cfg
 
-    @property
-    def frames_per_second(self) -> float:
-        """Mel frame rate in Hz (62.5 for hop 256 at 16 kHz)."""
-        return self.sample_rate / self.hop_length
-
 
 @functools.lru_cache(maxsize=8)
 def _mel_basis(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:

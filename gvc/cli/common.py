@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -46,7 +45,3 @@ def finish(report) -> None:
     if not report.ok:
         raise typer.Exit(1)
 
-
-def path_or_none(value: str | None) -> Path | None:
-    """Option string to Path (None stays None)."""
-    return Path(value) if value else None

@@ -66,13 +66,6 @@ class ChunkSettings:
             raise ConfigError(f"crossfade of {self.crossfade_frames} frames is longer than half a "
                               f"chunk ({self.chunk_frames} frames)")
 
-    @classmethod
-    def from_seconds(cls, chunk: float, context: float, crossfade: float,
-                     search: float = 3.0, rate: float = 100.0) -> ChunkSettings:
-        """Settings from durations in seconds at `rate` frames/s."""
-        return cls(int(round(chunk * rate)), int(round(context * rate)),
-                   int(round(crossfade * rate)), int(round(search * rate)))
-
 
 @dataclass(frozen=True)
 class Chunk:
