@@ -1,8 +1,9 @@
 """`gvc check`: per-singer statistics of a data tree and every problem, each with its fix.
 
-Length conventions (Grad-SVC, reference §1.3/§1.5): for d seconds of audio the mel has ~100 d
-frames, the pitch track ~3 frames more, and the HuBERT units half the mel rate. Training drops
-utterances shorter than 250 frames (2.5 s) after truncating to the common length.
+Length conventions (Grad-SVC `prepare/preprocess_f0.py` and `preprocess_hubert.py`): for d
+seconds of audio the mel has ~100 d frames, the pitch track ~3 frames more, and the HuBERT units
+half the mel rate. Training drops utterances shorter than 250 frames (2.5 s) after truncating to
+the common length.
 """
 
 from __future__ import annotations
