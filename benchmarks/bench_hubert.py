@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from gvc.device import resolve_runtime
-from gvc.synth import sing, singer_voice
+from gvc.synthetic_singing import sing, singer_voice
 from hubert import HubertSoft, WindowConfig, load_content_encoder, save_random_checkpoint
 
 

@@ -114,7 +114,7 @@ def make_files(work: Path, args: argparse.Namespace) -> dict[str, Path]:
 
 def make_song(path: Path, seconds: float) -> Path:
     """Synthetic singing at 32 kHz (cached by length)."""
-    from gvc.synth import sing, singer_voice
+    from gvc.synthetic_singing import sing, singer_voice
 
     if not path.is_file():
         sf.write(str(path), sing(singer_voice(0), seconds, SR, seed=0), SR)

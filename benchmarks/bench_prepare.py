@@ -18,7 +18,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from gvc.synth import write_corpus
+from gvc.synthetic_singing import write_corpus
 
 _WRAPPER = (
     "import resource, subprocess, sys\n"

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from gvc.layout import DataTree, Feature
-from gvc.synth import sing, singer_voice, write_corpus
+from gvc.synthetic_singing import sing, singer_voice, write_corpus
 from prepare import steps
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from pathlib import Path
 import soundfile as sf
 
 from gvc.fileio import remove_stale_temps, save_text
-from gvc.synth import write_corpus
+from gvc.synthetic_singing import write_corpus
 from tests.helpers import run_gvc, tone, write
 
 

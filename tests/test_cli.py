@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import torch
 
-from gvc.synth import write_corpus
+from gvc.synthetic_singing import write_corpus
 from tests.helpers import run_gvc, tone, write
 
 

@@ -12,7 +12,7 @@ from gvc.dataset.check import check_tree
 from gvc.dataset.index import build_index
 from gvc.errors import CheckpointError, FeatureMismatch
 from gvc.layout import DataTree, Feature
-from gvc.synth import write_corpus
+from gvc.synthetic_singing import write_corpus
 from prepare import steps
 from tests.helpers import run_gvc
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gvc.errors import AudioError, CheckpointError, ConfigError
-from gvc.synth import sing, singer_voice
+from gvc.synthetic_singing import sing, singer_voice
 from hubert import (
     ContentEncoder,
     HubertSoft,

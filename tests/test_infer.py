@@ -34,7 +34,7 @@ from gvc.inference import (
 from gvc.inference.chunks import Crossfader, cut_scores
 from gvc.inference.features import align, read_pitch
 from gvc.inference.synthesis import run_acoustic
-from gvc.synth import sing, singer_voice
+from gvc.synthetic_singing import sing, singer_voice
 from speaker import SingerProfile
 
 SECONDS = 2.5

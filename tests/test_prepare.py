@@ -16,7 +16,7 @@ import soundfile as sf
 import torch
 
 from gvc.errors import DataLayoutError, FeatureMismatch
-from gvc.synth import sing, singer_voice, write_corpus
+from gvc.synthetic_singing import sing, singer_voice, write_corpus
 from prepare import steps
 from prepare.discover import Shard, discover
 from tests.helpers import run_gvc, tone, write

@@ -18,7 +18,7 @@ import soundfile as sf
 import torch
 
 from gvc.errors import AudioError, CheckpointError, ConfigError, DataLayoutError, FeatureMismatch
-from gvc.synth import sing, singer_voice
+from gvc.synthetic_singing import sing, singer_voice
 from speaker import (
     FrontendConfig,
     LstmSpeakerEncoder,

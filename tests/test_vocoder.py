@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch.nn.utils import parametrizations
 
 from gvc.errors import CheckpointError, ConfigError, FeatureMismatch
-from gvc.synth import sing, singer_voice
+from gvc.synthetic_singing import sing, singer_voice
 from vocoder import (
     BigVGANConfig,
     GriffinLimVocoder,
