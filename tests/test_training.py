@@ -197,7 +197,7 @@ def test_ddp_two_cpu_processes(tree, tmp_path):
     r1 = json.loads((tmp_path / "rank1.json").read_text())
     # 7 items / 2 ranks -> 3 per rank -> 1 batch of 2 per epoch; fast_epochs 1
     assert r0["step"] == r1["step"] == 4 and r0["phases"] == [False, True, True, True]
-    assert r0["losses"] == r1["losses"]  # all-reduced means
+    assert r0["losses"] == r1["losses"]  # logged means are all-reduced (weights: test_ddp.py)
     assert r0["saves"] == 2 and r1["saves"] == 0  # steps 2 and 4, rank 0 only
     assert [s for s, _ in list_checkpoints(tmp_path / "ddp")] == [2, 4]
 
