@@ -90,11 +90,13 @@ def make_files(work: Path, args: argparse.Namespace) -> dict[str, Path]:
     from gvc.fileio import save_torch
     from gvc.models import GradSVC
 
-    files = {"model": work / f"gvc-{args.preset}.pth",
+    overrides = getattr(args, "overrides", None) or {}  # e.g. {"grad.decoder": "flow"}
+    tag = "".join(f"-{v}" for v in overrides.values())
+    files = {"model": work / f"gvc-{args.preset}{tag}.pth",
              "hubert": work / f"hubert-{args.hubert_layers}.pt",
              "vocoder": work / f"nsf-{args.vocoder_width}.pth"}
     if not files["model"].is_file():
-        cfg = load_config(args.preset)
+        cfg = load_config(args.preset, overrides=overrides)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             model = GradSVC.from_config(cfg.grad)
