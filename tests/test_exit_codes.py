@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from gvc.config import dump_config
+from tests.test_infer import _song, kit  # noqa: F401 - the module fixture is used below
 from tests.test_training import make_tree, tiny_config
 
 GVC = Path(sys.executable).with_name("gvc")
@@ -116,3 +117,27 @@ def test_train_sigterm_exits_130_and_resume_path_crosses_the_phase_switch(tmp_pa
                                                         r.stdout)}
     assert diff and diff[5] > 0 and all(diff[s] == 0 for s in diff if s <= 3), r.stdout
     assert "max_steps at step 5" in r.stdout
+
+
+def test_infer_folder_with_a_bad_file_exits_1_and_sigint_exits_130(kit, tmp_path):  # noqa: F811
+    src = tmp_path / "in"
+    for i in range(3):
+        _song(src / f"song{i}.wav", 1.0, seed=i + 1, index=i % 2)
+    (src / "bad.wav").write_bytes(b"RIFF0000WAVEjunk")
+    common = ["infer", "--model", str(kit.model), "--spk", str(kit.spk), "--wave", str(src),
+              "--hubert-model", str(kit.hubert), "--vocoder", "griffinlim", "--steps", "1",
+              "--device", "cpu"]
+    r = gvc(*common, "--out", str(tmp_path / "all"), cwd=tmp_path, timeout=300)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "bad.wav" in r.stdout and len(list((tmp_path / "all").glob("*.wav"))) == 3
+    rc, out = interrupt_when([*common, "--out", str(tmp_path / "cut")], tmp_path,
+                             r"song0\.wav -> ", signal.SIGINT)
+    assert rc == 130 and "interrupted" in out, out
+    assert len(list((tmp_path / "cut").glob("*.wav"))) < 3  # the precondition: cut short
+
+
+def test_demo_sigterm_exits_130(tmp_path):
+    rc, out = interrupt_when(["demo", "--out", str(tmp_path / "demo"), "--steps", "1", "-j", "1"],
+                             tmp_path, r"writing a synthetic corpus", signal.SIGTERM)
+    assert rc == 130, out
+    assert not (tmp_path / "demo" / "heldout.gvc.wav").exists()
