@@ -14,10 +14,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
 import torch
 
-from tests.test_training import make_tree, options, tiny_config
+from tests.test_training import make_tree, one_thread, options, tiny_config  # noqa: F401
 
 # 4 training items of exactly max_frames (no random crop), 1 batch of 4 per epoch in one process
 # and 1 batch of 2 per rank on 2 ranks; all 3 steps stay in the encoder warm-up, whose losses use
@@ -47,15 +46,6 @@ def install():
     return [torch.nn.modules.module.register_module_forward_pre_hook(_no_dropout),
             register_optimizer_step_post_hook(_keep_weights)]
 '''
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a busy 2-core machine two threads make these small steps slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _single(tmp: Path, run: str, batch: int, valid: int) -> list[torch.Tensor]:

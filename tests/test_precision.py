@@ -12,16 +12,7 @@ from gvc.device import Precision, Runtime
 from gvc.inference.converter import Converter
 from tests.test_exit_codes import gvc
 from tests.test_infer import _convert, kit  # noqa: F401 - the module fixture is used below
-from tests.test_training import make_tree, options, run_losses
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread, as the training tests use (faster on a busy 2-core machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from tests.test_training import make_tree, one_thread, options, run_losses  # noqa: F401
 
 
 class AutocastSpy:
