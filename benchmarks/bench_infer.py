@@ -259,10 +259,14 @@ def main() -> None:
                   "per length\n")
             print("| song | RSS after loading | peak RSS | growth | wall |")
             print("|---|---|---|---|---|")
-            mem = argparse.Namespace(**{**vars(args),
-                                        "preset": args.memory_preset or args.preset,
-                                        "hubert_layers": args.memory_hubert_layers or args.hubert_layers,
-                                        "vocoder_width": args.memory_vocoder_width or args.vocoder_width})
+            mem = argparse.Namespace(
+                **{
+                    **vars(args),
+                    "preset": args.memory_preset or args.preset,
+                    "hubert_layers": args.memory_hubert_layers or args.hubert_layers,
+                    "vocoder_width": args.memory_vocoder_width or args.vocoder_width,
+                }
+            )
             make_files(work, mem)  # here, so the children's peak RSS excludes making them
         for seconds in args.memory_seconds:
             cmd = [sys.executable, __file__, "--child", str(seconds), "--workdir", str(work),

@@ -64,7 +64,9 @@ def _resolve(path: Path, demo: Path) -> Path:
     for candidate in (path, demo.parent / path, demo / path):
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError(f"{path}: not found (index of {demo}); run `gvc demo --out {demo}` first")
+    raise FileNotFoundError(
+        f"{path}: not found (index of {demo}); run `gvc demo --out {demo}` first"
+    )
 
 
 @torch.no_grad()
@@ -107,8 +109,12 @@ def run(args: argparse.Namespace) -> dict:
     model.decoder.to(memory_format=torch.channels_last)  # as `gvc infer` runs it on CPU
     cases = load_cases(model, args.demo, args.items, args.max_frames)
     temperature = cfg.infer.temperature
-    errors: dict[str, dict[int, list[float]]] = {s: {n: [] for n in args.nfe} for s in args.samplers}
-    data_err: dict[str, dict[int, list[float]]] = {s: {n: [] for n in args.nfe} for s in args.samplers}
+    errors: dict[str, dict[int, list[float]]] = {
+        s: {n: [] for n in args.nfe} for s in args.samplers
+    }
+    data_err: dict[str, dict[int, list[float]]] = {
+        s: {n: [] for n in args.nfe} for s in args.samplers
+    }
     ref_data, ref_check = [], []
     start = time.perf_counter()
     for case in cases:
@@ -125,15 +131,26 @@ def run(args: argparse.Namespace) -> dict:
             for label in args.samplers:
                 name, options = parse_sampler(label)
                 for nfe in args.nfe:
-                    out = model.sample(case.mu, case.mask, case.spk_emb, sampler=name, steps=nfe,
-                                       z=z.clone(), generator=torch.Generator().manual_seed(seed + 1),
-                                       **options)
+                    out = model.sample(
+                        case.mu,
+                        case.mask,
+                        case.spk_emb,
+                        sampler=name,
+                        steps=nfe,
+                        z=z.clone(),
+                        generator=torch.Generator().manual_seed(seed + 1),
+                        **options,
+                    )
                     errors[label][nfe].append(masked_l1(out, ref, case.mask))
                     data_err[label][nfe].append(masked_l1(out, case.mel, case.mask))
-        print(f"  {case.name}: {case.mel.shape[-1]} frames done ({time.perf_counter() - start:.0f} s)",
-              flush=True)
+        print(
+            f"  {case.name}: {case.mel.shape[-1]} frames done "
+            f"({time.perf_counter() - start:.0f} s)",
+            flush=True,
+        )
     return {
-        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} "
+                   f"threads",
         "date": time.strftime("%Y-%m-%d"),
         "model": str(args.demo / "gvc.pth"),
         "utterances": len(cases), "seeds": len(args.seeds), "temperature": temperature,
@@ -141,8 +158,12 @@ def run(args: argparse.Namespace) -> dict:
         "reference_vs_data": float(np.mean(ref_data)),
         "reference_error_dpm3": float(np.mean(ref_check)),
         "mu_vs_data": float(np.mean([masked_l1(c.mu, c.mel, c.mask) for c in cases])),
-        "l1_vs_reference": {s: {n: float(np.mean(v)) for n, v in d.items()} for s, d in errors.items()},
-        "l1_vs_data": {s: {n: float(np.mean(v)) for n, v in d.items()} for s, d in data_err.items()},
+        "l1_vs_reference": {
+            s: {n: float(np.mean(v)) for n, v in d.items()} for s, d in errors.items()
+        },
+        "l1_vs_data": {
+            s: {n: float(np.mean(v)) for n, v in d.items()} for s, d in data_err.items()
+        },
     }
 
 
@@ -154,7 +175,9 @@ def table(result: dict, key: str, nfe: list[int]) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--demo", type=Path, default=Path("demo"), help="folder written by `gvc demo`")
     ap.add_argument("--items", type=int, default=3, help="utterances (held-out first)")
     ap.add_argument("--max-frames", type=int, default=200, help="head crop per utterance (100 fps)")
@@ -166,10 +189,14 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
     result = run(args)
-    print(f"\n{result['utterances']} utterances x {result['seeds']} seeds, temperature "
-          f"{result['temperature']}; reference: Euler ODE, {result['reference_steps']} steps "
-          f"(dpm-solver-3 at the same count differs from it by {result['reference_error_dpm3']:.5f}); "
-          f"reference vs data {result['reference_vs_data']:.4f}, mu vs data {result['mu_vs_data']:.4f}\n")
+    print(
+        f"\n{result['utterances']} utterances x {result['seeds']} seeds, temperature "
+        f"{result['temperature']}; reference: Euler ODE, {result['reference_steps']} steps "
+        f"(dpm-solver-3 at the same count differs from it by "
+        f"{result['reference_error_dpm3']:.5f}); "
+        f"reference vs data {result['reference_vs_data']:.4f}, mu vs data "
+        f"{result['mu_vs_data']:.4f}\n"
+    )
     print("Mel L1 against the 1000-step ODE reference (same x_T):\n")
     print(table(result, "l1_vs_reference", args.nfe))
     print("\nMel L1 against the real mel:\n")

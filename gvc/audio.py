@@ -17,7 +17,20 @@ from gvc.errors import AudioError
 from gvc.fileio import atomic_path
 
 AUDIO_SUFFIXES = frozenset(
-    {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".aifc", ".au", ".caf", ".w64"}
+    {
+        ".wav",
+        ".flac",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".mp3",
+        ".aiff",
+        ".aif",
+        ".aifc",
+        ".au",
+        ".caf",
+        ".w64",
+    }
 )
 
 # Grad-SVC's prepare/preprocess_a.py writes int16 peaking at 0.6 of full scale.

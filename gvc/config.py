@@ -126,7 +126,9 @@ class InferConfig:
     steps: int = 20
     temperature: float = 1.015  # score decoders: x_T = mu + N(0, I) / temperature
     chunk_frames: int = 2400  # frames converted per chunk (24 s)
-    context_frames: int = 50  # context frames (0.5 s) converted on each side of a chunk, then dropped
+    context_frames: int = (
+        50  # context frames (0.5 s) converted on each side of a chunk, then dropped
+    )
     seed: int | None = None
 
 

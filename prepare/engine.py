@@ -159,7 +159,9 @@ def run_task(
     return report
 
 
-def _execute(task: Task, todo: Sequence[Source], jobs: int) -> Iterator[tuple[Source, float | BaseException]]:
+def _execute(
+    task: Task, todo: Sequence[Source], jobs: int
+) -> Iterator[tuple[Source, float | BaseException]]:
     if task.batch_size > 0:
         task.setup()
         for i in range(0, len(todo), task.batch_size):
@@ -178,7 +180,9 @@ def _execute(task: Task, todo: Sequence[Source], jobs: int) -> Iterator[tuple[So
     yield from _pool(task, todo, jobs)
 
 
-def _pool(task: Task, todo: Sequence[Source], jobs: int) -> Iterator[tuple[Source, float | BaseException]]:
+def _pool(
+    task: Task, todo: Sequence[Source], jobs: int
+) -> Iterator[tuple[Source, float | BaseException]]:
     """Bounded in-flight submission so memory does not grow with the corpus."""
     pending: dict[Future, Source] = {}
     queue = iter(todo)

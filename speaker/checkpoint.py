@@ -1,4 +1,5 @@
-"""Files of the LSTM speaker encoder: `config.json` (JSON with `//` comments) and `best_model.pth.tar`.
+"""Files of the LSTM speaker encoder: `config.json` (JSON with `//` comments) and
+`best_model.pth.tar`.
 
 Grad-SVC keeps both in `speaker_pretrain/`: `config.json` is committed to the repository and the
 checkpoint (mueller91's Mozilla TTS speaker encoder, `{"model": state_dict, ...}`) is downloaded
@@ -64,7 +65,8 @@ _ALLOWED_GLOBALS = frozenset({
 
 
 def _reason(exc: BaseException) -> str:
-    """The informative line of a torch.load error (skipping torch's generic weights-only preamble)."""
+    """The informative line of a torch.load error (skipping torch's generic weights-only
+    preamble)."""
     text = str(exc)
     marker = "WeightsUnpickler error:"
     if marker in text:
@@ -74,7 +76,8 @@ def _reason(exc: BaseException) -> str:
 
 
 def missing_files_error(folder: Path, missing: list[Path]) -> CheckpointError:
-    """The one-line error for absent speaker-encoder files (names the expected layout and source)."""
+    """The one-line error for absent speaker-encoder files (names the expected layout and
+    source)."""
     names = ", ".join(str(p) for p in missing)
     return CheckpointError(
         f"speaker encoder files not found: {names}. Expected speaker_pretrain/{CHECKPOINT_NAME} "
@@ -212,7 +215,8 @@ def _placeholder(module: str, name: str) -> type:
 
 
 class ForeignGlobal(pickle.UnpicklingError):
-    """The pickle names a global outside the allow-list that is installed here (and so could run)."""
+    """The pickle names a global outside the allow-list that is installed here (and so could
+    run)."""
 
 
 def _resolve(module: str, name: str) -> Any:
@@ -307,7 +311,8 @@ def load_net_strict(net: torch.nn.Module, state: Mapping[str, torch.Tensor], pat
     if missing or unexpected:
         raise CheckpointError(
             f"{path}: keys do not match the LSTM speaker encoder (missing: {missing[:4]}, "
-            f"unexpected: {unexpected[:4]}); use the mueller91 best_model.pth.tar with its config.json"
+            f"unexpected: {unexpected[:4]}); use the mueller91 best_model.pth.tar with its "
+            f"config.json"
         )
     for key, ref in expected.items():
         if tuple(state[key].shape) != tuple(ref.shape):

@@ -70,7 +70,8 @@ class FrontendConfig:
 
     @classmethod
     def from_audio_section(cls, audio: dict[str, Any]) -> FrontendConfig:
-        """Build from the `audio` dict of `config.json`; unrelated keys (griffin_lim...) are ignored.
+        """Build from the `audio` dict of `config.json`; unrelated keys (griffin_lim...) are
+        ignored.
 
         `do_trim_silence` stays True whatever the file says, as in Grad-SVC.
 

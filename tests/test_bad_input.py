@@ -78,5 +78,7 @@ def test_missing_fixtures_fail_under_ci_and_skip_elsewhere(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     local = subprocess.run(args, cwd=project, capture_output=True, text=True, env=env)
     assert local.returncode == 0 and "1 skipped" in local.stdout, local.stdout
-    ci = subprocess.run(args, cwd=project, capture_output=True, text=True, env={**env, "CI": "true"})
+    ci = subprocess.run(
+        args, cwd=project, capture_output=True, text=True, env={**env, "CI": "true"}
+    )
     assert ci.returncode == 1 and "CI=true" in ci.stdout and "1 error" in ci.stdout, ci.stdout

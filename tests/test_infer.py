@@ -199,7 +199,9 @@ def test_noise_field_depends_on_absolute_frame_only():
     assert not torch.equal(field.window(2, 20, 30), whole[..., 27:57])
     draw = field.noise_fn(20)
     x = torch.zeros(1, 100, 30)
-    assert torch.equal(draw(x), field.window(0, 20, 30)) and torch.equal(draw(x), field.window(1, 20, 30))
+    assert torch.equal(draw(x), field.window(0, 20, 30)) and torch.equal(
+        draw(x), field.window(1, 20, 30)
+    )
 
 
 class _LocalModel:

@@ -1,4 +1,5 @@
-"""Speaker encoders: fixture parity with Grad-SVC's LSTM encoder, file handling, resemblyzer, averages."""
+"""Speaker encoders: fixture parity with Grad-SVC's LSTM encoder, file handling, resemblyzer,
+averages."""
 
 from __future__ import annotations
 
@@ -126,7 +127,8 @@ def test_window_offsets_follow_linspace_truncation():
 
 
 def test_strip_json_comments_leaves_strings_alone():
-    text = '{\n  // a comment\n  "url": "http://x.org/a//b", /* block\n */ "q": "say \\"//hi\\"" // tail\n}'
+    text = ('{\n  // a comment\n  "url": "http://x.org/a//b", /* block\n */ '
+            '"q": "say \\"//hi\\"" // tail\n}')
     data = json.loads(strip_json_comments(text))
     assert data == {"url": "http://x.org/a//b", "q": 'say "//hi"'}
     with pytest.raises(ConfigError, match="unterminated"):

@@ -1,4 +1,5 @@
-"""Vocoders: NSF-BigVGAN parity with the original, strict loading, chunking; Griffin-Lim fallback."""
+"""Vocoders: NSF-BigVGAN parity with the original, strict loading, chunking; Griffin-Lim
+fallback."""
 
 from __future__ import annotations
 
@@ -156,7 +157,8 @@ def test_alias_resampling_matches_the_reference_formula(length):
 
 
 def test_excitation_closed_form(small_vocoder):
-    """Noise off: tanh(sum_k w_k 0.1 sin(2 pi (k f0 (n+1) / sr + phi_k)) + b) where voiced, tanh(b) else."""
+    """Noise off: tanh(sum_k w_k 0.1 sin(2 pi (k f0 (n+1) / sr + phi_k)) + b) where voiced, tanh(b)
+    else."""
     src = small_vocoder.model.m_source
     f0 = torch.tensor([[0.0, 0.0, 220.0, 220.0, 220.0, 0.0, 330.0, 330.0]])
     phases = torch.rand(1, 11, generator=torch.Generator().manual_seed(5))

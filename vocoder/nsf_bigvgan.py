@@ -156,7 +156,8 @@ class NSFBigVGAN(Vocoder):
         return audio[0] if unbatched else audio
 
     def _run(self, mel: torch.Tensor, excitation: torch.Tensor) -> torch.Tensor:
-        """Generator pass under the runtime's autocast: [B, 100, T], [B, 1, T*hop] -> [B, T*hop] fp32."""
+        """Generator pass under the runtime's autocast: [B, 100, T], [B, 1, T*hop] -> [B, T*hop]
+        fp32."""
         if self.runtime is not None:
             with self.runtime.autocast():
                 wav = self.model(mel, excitation)

@@ -38,7 +38,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
 ) -> None:
     """Diffusion-based singing voice conversion (a tested rebuild of Grad-SVC)."""
 
@@ -54,14 +56,17 @@ _demo.register(app)
 def _click_exception_type() -> type[Exception]:
     """The `ClickException` class of the click that typer actually runs on.
 
-    typer up to 0.2x uses the installed `click`; later releases carry their own copy (`typer._click`),
+    typer up to 0.2x uses the installed `click`; later releases carry their own copy
+    (`typer._click`),
     whose exceptions an `import click` does not recognise. `typer.BadParameter` is a usage error in
     every release, so its base class named `ClickException` is the right one either way.
     """
     for cls in typer.BadParameter.__mro__:
         if cls.__name__ == "ClickException":
             return cls
-    raise RuntimeError("typer.BadParameter does not derive from a ClickException")  # pragma: no cover
+    raise RuntimeError(
+        "typer.BadParameter does not derive from a ClickException"
+    )  # pragma: no cover
 
 
 def _show_usage_error(exc: Exception) -> None:

@@ -9,15 +9,40 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
-Jobs = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes for CPU-bound work.")]
-Force = Annotated[bool, typer.Option("--force", help="Redo outputs that are up to date; replace folders made with other settings.")]
-Shard = Annotated[str, typer.Option("--shard", metavar="K/N", help="Process only slice K of N of the corpus (1-based), for cron jobs or array tasks.")]
+Jobs = Annotated[
+    int, typer.Option("--jobs", "-j", min=1, help="Worker processes for CPU-bound work.")
+]
+Force = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Redo outputs that are up to date; replace folders made with other settings.",
+    ),
+]
+Shard = Annotated[
+    str,
+    typer.Option(
+        "--shard",
+        metavar="K/N",
+        help="Process only slice K of N of the corpus (1-based), for cron jobs or array tasks.",
+    ),
+]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
-Precision = Annotated[str, typer.Option("--precision", help="fp32, bf16 or fp16 (fp16 on CUDA only).")]
-Config = Annotated[str, typer.Option("--config", "-c", help="A YAML file or a preset name from configs/.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings, errors and the summary.")]
-Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging, tracebacks of per-file failures.")]
-VerboseLong = Annotated[bool, typer.Option("--verbose", help="Debug logging, tracebacks of per-file failures.")]
+Precision = Annotated[
+    str, typer.Option("--precision", help="fp32, bf16 or fp16 (fp16 on CUDA only).")
+]
+Config = Annotated[
+    str, typer.Option("--config", "-c", help="A YAML file or a preset name from configs/.")
+]
+Quiet = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Only warnings, errors and the summary.")
+]
+Verbose = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Debug logging, tracebacks of per-file failures.")
+]
+VerboseLong = Annotated[
+    bool, typer.Option("--verbose", help="Debug logging, tracebacks of per-file failures.")
+]
 
 console = Console()
 
@@ -29,11 +54,15 @@ def setup_logging(quiet: bool = False, verbose: bool = False) -> Console:
     for h in list(root.handlers):
         root.removeHandler(h)
     if console.is_terminal:
-        handler: logging.Handler = RichHandler(console=console, show_path=False, rich_tracebacks=verbose)
+        handler: logging.Handler = RichHandler(
+            console=console, show_path=False, rich_tracebacks=verbose
+        )
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
         handler = logging.StreamHandler(console.file)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+        )
     root.addHandler(handler)
     root.setLevel(level)
     return console

@@ -2,7 +2,8 @@
 
 All positions are mel frames (100 frames/s, 10 ms). A chunk has a *core* [start, stop) that it
 owns and an *input span* [lo, hi) = core plus `context_frames` on each side (clipped to the
-song, widened to the U-Net's 4-frame grid and to one fixed length except at the song's end), which the
+song, widened to the U-Net's 4-frame grid and to one fixed length except at the song's end), which
+the
 model sees so that the core is computed with real neighbours on both sides. Cores tile the song;
 each is at most `chunk_frames` long, so the model never sees more than
 chunk_frames + 2 * context_frames + 6 frames (alignment slack) at once, in at most three
@@ -119,7 +120,9 @@ def cut_scores(energy_db: np.ndarray, f0: np.ndarray | None, width: int) -> np.n
     return cost
 
 
-def plan_chunks(total: int, settings: ChunkSettings, scores: np.ndarray | None = None) -> list[Chunk]:
+def plan_chunks(
+    total: int, settings: ChunkSettings, scores: np.ndarray | None = None
+) -> list[Chunk]:
     """Cut `total` frames into chunks (see the module docstring).
 
     Args:

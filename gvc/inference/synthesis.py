@@ -93,7 +93,10 @@ def _windows(total: int, size: int, overlap: int) -> list[tuple[int, int, int, i
     cuts = list(range(0, total, size)) + [total]
     if len(cuts) > 2 and cuts[-1] - cuts[-2] < overlap:
         del cuts[-2]
-    return [(a, b, max(0, a - overlap), min(total, b + overlap)) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    return [
+        (a, b, max(0, a - overlap), min(total, b + overlap))
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True)
+    ]
 
 
 def _is_nsf(vocoder) -> bool:

@@ -222,12 +222,18 @@ class Loop:
     def _result(self, reason: str, signal: str | None = None) -> TrainResult:
         st = self.state
         if signal:
-            self.logger.message(f"{signal}: stopped at step {st.step}, saved {self.last_checkpoint}")
+            self.logger.message(
+                f"{signal}: stopped at step {st.step}, saved {self.last_checkpoint}"
+            )
         if self.ctx.is_main:
             with open(self.run_dir / "run.json", encoding="utf-8") as fh:
                 info = json.load(fh)
-            info["last"] = {"step": st.step, "epoch": st.epoch, "reason": reason,
-                            "checkpoint": str(self.last_checkpoint) if self.last_checkpoint else None}
+            info["last"] = {
+                "step": st.step,
+                "epoch": st.epoch,
+                "reason": reason,
+                "checkpoint": str(self.last_checkpoint) if self.last_checkpoint else None,
+            }
             from gvc.fileio import save_json
 
             save_json(self.run_dir / "run.json", info)
