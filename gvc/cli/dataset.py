@@ -15,12 +15,10 @@ Data = Annotated[Path, typer.Option("--data", help="Data root (the data_gvc/ tre
 
 def index(
     data: Data = DEFAULT_DATA,
-    files: Annotated[
-        Path, typer.Option("--files", help="Folder for train.txt and valid.txt.")
-    ] = Path("files"),
-    valid: Annotated[
-        int, typer.Option("--valid", min=0, help="Validation utterances, spread over singers.")
-    ] = 10,
+    files: Annotated[Path, typer.Option(
+        "--files", help="Folder for train.txt and valid.txt.")] = Path("files"),
+    valid: Annotated[int, typer.Option(
+        "--valid", min=0, help="Validation utterances, spread over singers.")] = 10,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the train/validation split.")] = 37,
     quiet: Quiet = False,
     verbose: Verbose = False,
@@ -43,9 +41,8 @@ def index(
 
 def check(
     data: Data = DEFAULT_DATA,
-    min_seconds: Annotated[
-        float, typer.Option("--min-seconds", help="Training crop; shorter utterances are reported.")
-    ] = 2.5,
+    min_seconds: Annotated[float, typer.Option(
+        "--min-seconds", help="Training crop; shorter utterances are reported.")] = 2.5,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:

@@ -11,17 +11,11 @@ from gvc.cli.common import Jobs, Quiet, Verbose, console, setup_logging
 
 
 def demo(
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Folder for everything the demo writes.")
-    ] = Path("demo"),
-    steps: Annotated[
-        int,
-        typer.Option(
-            "--steps",
-            min=1,
-            help="Training steps of the tiny preset (about 1 s each on a 2-core CPU).",
-        ),
-    ] = 400,
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="Folder for everything the demo writes.")] = Path("demo"),
+    steps: Annotated[int, typer.Option(
+        "--steps", min=1, help="Training steps of the tiny preset (about 1 s each on a 2-core CPU)."
+        )] = 400,
     jobs: Jobs = 2,
     quiet: Quiet = False,
     verbose: Verbose = False,

@@ -15,28 +15,16 @@ def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="The model file to write.")] = Path(
         "gvc.pth"
     ),
-    checkpoint: Annotated[
-        Path | None,
-        typer.Option(
-            "--checkpoint",
-            help="A gvc training checkpoint, or a run folder (its latest checkpoint).",
-        ),
-    ] = None,
-    from_grad_svc: Annotated[
-        Path | None,
-        typer.Option(
-            "--from-grad-svc",
-            help="An original Grad-SVC gvc.pth / gvc.pretrain.pth to import (needs --preset).",
-        ),
-    ] = None,
-    preset: Annotated[
-        str | None,
-        typer.Option(
-            "--preset",
-            help="With --from-grad-svc: the preset or YAML the file was trained with (base = "
-                 "V2-96, v2-64 = V2-64). V2 and V3 files cannot be told apart by shapes.",
-        ),
-    ] = None,
+    checkpoint: Annotated[Path | None, typer.Option(
+        "--checkpoint", help="A gvc training checkpoint, or a run folder (its latest checkpoint)."
+        )] = None,
+    from_grad_svc: Annotated[Path | None, typer.Option(
+        "--from-grad-svc",
+        help="An original Grad-SVC gvc.pth / gvc.pretrain.pth to import (needs --preset).")] = None,
+    preset: Annotated[str | None, typer.Option(
+        "--preset",
+        help="With --from-grad-svc: the preset or YAML the file was trained with (base = "
+        "V2-96, v2-64 = V2-64). V2 and V3 files cannot be told apart by shapes.")] = None,
     half: Annotated[
         bool,
         typer.Option("--half", help="Store weights as fp16 (half the size; loaded back as fp32)."),

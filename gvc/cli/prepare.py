@@ -27,38 +27,23 @@ F0_METHODS = tuple(m.value for m in F0Method)
 
 
 def resample(
-    wav: Annotated[
-        Path,
-        typer.Option(
-            "--wav", "-w", help="Input tree: <wav>/<singer>/<utt>.<wav|flac|ogg|mp3|...>."
-        ),
-    ] = DEFAULT_RAW,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out", "-o", help="Output folder for a single rate (Grad-SVC style, needs --sr)."
-        ),
-    ] = None,
-    sr: Annotated[
-        int | None, typer.Option("--sr", "-s", help="Write only this rate (16000 or 32000).")
-    ] = None,
-    data: Annotated[
-        Path, typer.Option("--data", help="Data root holding waves-16k/ and waves-32k/.")
-    ] = DEFAULT_DATA,
-    loudness: Annotated[
-        float | None,
-        typer.Option(
-            "--loudness",
-            help="Normalise to this integrated loudness in LUFS (e.g. -18) instead of peak 0.6.",
-        ),
-    ] = None,
-    max_seconds: Annotated[
-        float | None,
-        typer.Option(
-            "--max-seconds",
-            help="Split recordings longer than this at silences (Diff-SVC advises <= 15).",
-        ),
-    ] = None,
+    wav: Annotated[Path, typer.Option(
+        "--wav", "-w", help="Input tree: <wav>/<singer>/<utt>.<wav|flac|ogg|mp3|...>."
+        )] = DEFAULT_RAW,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Output folder for a single rate (Grad-SVC style, needs --sr)."
+        )] = None,
+    sr: Annotated[int | None, typer.Option(
+        "--sr", "-s", help="Write only this rate (16000 or 32000).")] = None,
+    data: Annotated[Path, typer.Option(
+        "--data", help="Data root holding waves-16k/ and waves-32k/.")] = DEFAULT_DATA,
+    loudness: Annotated[float | None, typer.Option(
+        "--loudness",
+        help="Normalise to this integrated loudness in LUFS (e.g. -18) instead of peak 0.6."
+        )] = None,
+    max_seconds: Annotated[float | None, typer.Option(
+        "--max-seconds",
+        help="Split recordings longer than this at silences (Diff-SVC advises <= 15).")] = None,
     jobs: Jobs = 1,
     force: Force = False,
     shard: Shard = "1/1",
@@ -96,12 +81,10 @@ def extract_mel(
     spe: Annotated[
         Path, typer.Option("--spe", "-s", help="Output mel folder (Grad-SVC's -s).")
     ] = DEFAULT_DATA / Feature.MEL.value,
-    wave: Annotated[
-        Path | None, typer.Option("--wave", help="Single-file mode: one audio file.")
-    ] = None,
-    mel: Annotated[
-        Path | None, typer.Option("--mel", help="Single-file mode: output .mel.pt.")
-    ] = None,
+    wave: Annotated[Path | None, typer.Option(
+        "--wave", help="Single-file mode: one audio file.")] = None,
+    mel: Annotated[Path | None, typer.Option(
+        "--mel", help="Single-file mode: output .mel.pt.")] = None,
     jobs: Jobs = 1,
     force: Force = False,
     shard: Shard = "1/1",
@@ -132,18 +115,14 @@ def extract_f0(
     pit: Annotated[
         Path, typer.Option("--pit", "-p", help="Output pitch folder (Grad-SVC's -p).")
     ] = DEFAULT_DATA / Feature.PITCH.value,
-    method: Annotated[
-        str, typer.Option("--method", "-m", help=f"F0 method: {', '.join(F0_METHODS)}.")
-    ] = "praat",
-    wave: Annotated[
-        Path | None, typer.Option("--wave", help="Single-file mode: one audio file (any rate).")
-    ] = None,
-    csv: Annotated[
-        Path | None, typer.Option("--csv", help="Single-file mode: write Grad-SVC's pitch CSV.")
-    ] = None,
-    npy: Annotated[
-        Path | None, typer.Option("--npy", help="Single-file mode: write the track as .npy.")
-    ] = None,
+    method: Annotated[str, typer.Option(
+        "--method", "-m", help=f"F0 method: {', '.join(F0_METHODS)}.")] = "praat",
+    wave: Annotated[Path | None, typer.Option(
+        "--wave", help="Single-file mode: one audio file (any rate).")] = None,
+    csv: Annotated[Path | None, typer.Option(
+        "--csv", help="Single-file mode: write Grad-SVC's pitch CSV.")] = None,
+    npy: Annotated[Path | None, typer.Option(
+        "--npy", help="Single-file mode: write the track as .npy.")] = None,
     jobs: Jobs = 1,
     force: Force = False,
     shard: Shard = "1/1",
@@ -207,18 +186,12 @@ def extract_hubert(
     wav: Annotated[
         Path, typer.Option("--wav", "-w", help="Folder of 16 kHz waves: <wav>/<singer>/<utt>.wav.")
     ] = DEFAULT_DATA / Feature.WAVES_16K.value,
-    vec: Annotated[
-        Path | None,
-        typer.Option(
-            "--vec",
-            "-v",
-            help="Where units go: the output folder (default data_gvc/hubert), or the .vec.npy "
-                 "file with --wave.",
-        ),
-    ] = None,
-    wave: Annotated[
-        Path | None, typer.Option("--wave", help="Single-file mode: one audio file (any rate).")
-    ] = None,
+    vec: Annotated[Path | None, typer.Option(
+        "--vec", "-v",
+        help="Where units go: the output folder (default data_gvc/hubert), or the .vec.npy "
+        "file with --wave.")] = None,
+    wave: Annotated[Path | None, typer.Option(
+        "--wave", help="Single-file mode: one audio file (any rate).")] = None,
     model: Annotated[
         Path, typer.Option("--model", help="HuBERT-Soft checkpoint (bshall/hubert v0.1 release).")
     ] = Path("hubert_pretrain/hubert-soft-0d54a1f4.pt"),
@@ -273,44 +246,24 @@ def extract_speaker(
     wav: Annotated[
         Path, typer.Option("--wav", "-w", help="Folder of 16 kHz waves: <wav>/<singer>/<utt>.wav.")
     ] = DEFAULT_DATA / Feature.WAVES_16K.value,
-    spk: Annotated[
-        Path | None,
-        typer.Option(
-            "--spk",
-            "-s",
-            help="Where embeddings go: the output folder (default data_gvc/speaker), or a .spk.npy "
-                 "file with --wave/--average.",
-        ),
-    ] = None,
-    singer: Annotated[
-        Path, typer.Option("--singer", help="Folder of per-singer means and profiles.")
-    ] = DEFAULT_DATA / "singer",
-    pit: Annotated[
-        Path,
-        typer.Option(
-            "--pit", "-p", help="Pitch folder used for the singer profiles (skipped when absent)."
-        ),
-    ] = DEFAULT_DATA / Feature.PITCH.value,
-    encoder: Annotated[
-        str,
-        typer.Option(
-            "--encoder",
-            "-e",
-            help="resemblyzer (weights in the package, offline) or lstm (Grad-SVC's; needs "
-                 "speaker_pretrain/).",
-        ),
-    ] = "resemblyzer",
-    model_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--model-dir",
-            help="lstm: folder with best_model.pth.tar and config.json "
-            "(default speaker_pretrain/).",
-        ),
-    ] = None,
-    wave: Annotated[
-        Path | None, typer.Option("--wave", help="Single-file mode: one audio file.")
-    ] = None,
+    spk: Annotated[Path | None, typer.Option(
+        "--spk", "-s",
+        help="Where embeddings go: the output folder (default data_gvc/speaker), or a .spk.npy "
+        "file with --wave/--average.")] = None,
+    singer: Annotated[Path, typer.Option(
+        "--singer", help="Folder of per-singer means and profiles.")] = DEFAULT_DATA / "singer",
+    pit: Annotated[Path, typer.Option(
+        "--pit", "-p", help="Pitch folder used for the singer profiles (skipped when absent)."
+        )] = DEFAULT_DATA / Feature.PITCH.value,
+    encoder: Annotated[str, typer.Option(
+        "--encoder", "-e",
+        help="resemblyzer (weights in the package, offline) or lstm (Grad-SVC's; needs "
+        "speaker_pretrain/).")] = "resemblyzer",
+    model_dir: Annotated[Path | None, typer.Option(
+        "--model-dir", help="lstm: folder with best_model.pth.tar and config.json "
+        "(default speaker_pretrain/).")] = None,
+    wave: Annotated[Path | None, typer.Option(
+        "--wave", help="Single-file mode: one audio file.")] = None,
     average: Annotated[
         Path | None,
         typer.Option("--average", help="Average a folder of .spk.npy into the --spk file."),
