@@ -46,8 +46,7 @@ def check(
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
-    """Per-singer statistics and every problem of a data tree, with the fix; exit 1 if any blocks
-    training."""
+    """Per-singer statistics and every problem of a data tree with its fix; exit 1 if one blocks."""
     import numpy as np
     from rich.table import Table
 

@@ -20,8 +20,7 @@ def demo(
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
-    """Run the whole pipeline on a generated multi-singer corpus: prepare, train, export,
-    convert."""
+    """The whole pipeline on a generated multi-singer corpus: prepare, train, export, convert."""
     from gvc.demo import DemoSettings, run_demo
 
     setup_logging(quiet, verbose)

@@ -33,8 +33,7 @@ def export(
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
-    """Write gvc.pth: Grad-SVC's {'model': ...} plus a 'gvc' entry (architecture, config,
-    features)."""
+    """Write gvc.pth: Grad-SVC's {'model': ...} + a 'gvc' entry (architecture, config, features)."""
     from rich.table import Table
 
     from gvc.errors import ConfigError

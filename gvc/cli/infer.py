@@ -148,12 +148,11 @@ def infer(
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
-    """Convert singing to the --spk singer's voice (32 kHz WAV): HuBERT units + F0 -> acoustic model
-    -> vocoder.
+    """Sing as the --spk singer (32 kHz WAV): HuBERT units + F0 -> acoustic model -> vocoder.
 
-    Long songs are converted in pieces cut at quiet frames and crossfaded; memory does not grow with
-    song length. A folder --wave converts every audio file in it; existing outputs are skipped
-    unless --force, failures are listed at the end (exit 1).
+    Long songs are converted in pieces cut at quiet frames and crossfaded (memory stays flat).
+    A folder --wave converts each audio file in it; existing outputs are kept unless --force.
+    Failures are listed at the end (exit 1).
     """
     from gvc.decoders.registry import parse_sampler_options
     from gvc.device import resolve_runtime

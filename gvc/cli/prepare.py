@@ -131,8 +131,7 @@ def extract_f0(
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
-    """Extract F0 (Hz, 100 fps, 0 = unvoiced) with Praat (default, as Grad-SVC trains), CREPE or
-    WORLD."""
+    """Extract F0 (Hz, 100 fps, 0 = unvoiced): Praat (default, as Grad-SVC trains), CREPE, WORLD."""
     from prepare.discover import Shard as ShardSpec
 
     setup_logging(quiet, verbose)
