@@ -2,8 +2,7 @@
 
 Each case runs in its own Python process so that its peak resident memory is its own:
 
-    python benchmarks/bench_vocoder.py                       # 30 s of audio, CPU (+ CUDA if
-    present)
+    python benchmarks/bench_vocoder.py              # 30 s of audio, CPU (+ CUDA if present)
     python benchmarks/bench_vocoder.py --seconds 10 --threads 1 --device cpu
     python benchmarks/bench_vocoder.py --json results.json
 

@@ -56,10 +56,10 @@ _demo.register(app)
 def _click_exception_type() -> type[Exception]:
     """The `ClickException` class of the click that typer actually runs on.
 
-    typer up to 0.2x uses the installed `click`; later releases carry their own copy
-    (`typer._click`),
-    whose exceptions an `import click` does not recognise. `typer.BadParameter` is a usage error in
-    every release, so its base class named `ClickException` is the right one either way.
+    Older typer releases (0.12.5 tested) run on the installed `click`; newer ones (0.29 tested)
+    carry their own copy, `typer._click`, whose exceptions an `import click` does not recognise.
+    `typer.BadParameter` is a usage error in every release, so its base class named
+    `ClickException` is the right one either way.
     """
     for cls in typer.BadParameter.__mro__:
         if cls.__name__ == "ClickException":
