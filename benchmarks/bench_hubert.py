@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from gvc.device import resolve_runtime
-from gvc.synth import sing, singer_voice
+from gvc.synthetic_singing import sing, singer_voice
 from hubert import HubertSoft, WindowConfig, load_content_encoder, save_random_checkpoint
 
 
@@ -120,7 +120,8 @@ def main() -> None:
         f"RSS after loading {current_rss_mib():.0f} MiB (peak so far {peak_rss_mib():.0f} MiB)\n"
     )
     print(
-        "| device | precision | threads | chunk+ctx s | max batch (windows/s) | x-real-time | wall s | CPU s "
+        "| device | precision | threads | chunk+ctx s | max batch (windows/s) | x-real-time | wall "
+        "s | CPU s "
         "| load avg | peak RSS MiB | peak CUDA MiB |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -147,8 +148,10 @@ def main() -> None:
                         else float("nan")
                     )
                     print(
-                        f"| {device} | {precision} | {threads} | {chunk:g}+{args.context_seconds:g} | "
-                        f"{args.max_batch}/{args.max_batch_seconds:g}s | {audio_s / wall:.2f} | {wall:.2f} | {cpu:.2f} | {os.getloadavg()[0]:.1f} | "
+                        f"| {device} | {precision} | {threads} | "
+                        f"{chunk:g}+{args.context_seconds:g} | "
+                        f"{args.max_batch}/{args.max_batch_seconds:g}s | {audio_s / wall:.2f} | "
+                        f"{wall:.2f} | {cpu:.2f} | {os.getloadavg()[0]:.1f} | "
                         f"{peak_rss_mib():.0f} | {cuda_mib:.0f} |",
                         flush=True,
                     )

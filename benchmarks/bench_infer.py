@@ -100,11 +100,13 @@ def model_files(work: Path, preset: str, args: argparse.Namespace) -> dict[str, 
     from gvc.fileio import save_torch
     from gvc.models import GradSVC
 
-    files = {"model": work / f"gvc-{preset}.pth",
+    overrides = getattr(args, "overrides", None) or {}  # e.g. {"grad.decoder": "flow"}
+    tag = "".join(f"-{v}" for v in overrides.values())
+    files = {"model": work / f"gvc-{preset}{tag}.pth",
              "hubert": work / f"hubert-{args.hubert_layers}.pt",
              "vocoder": work / f"nsf-{args.vocoder_width}.pth"}
     if not files["model"].is_file():
-        cfg = load_config(preset)
+        cfg = load_config(preset, overrides=overrides)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             model = GradSVC.from_config(cfg)
@@ -124,7 +126,7 @@ def model_files(work: Path, preset: str, args: argparse.Namespace) -> dict[str, 
 
 def make_song(path: Path, seconds: float) -> Path:
     """Synthetic singing at 32 kHz (cached by length)."""
-    from gvc.synth import sing, singer_voice
+    from gvc.synthetic_singing import sing, singer_voice
 
     if not path.is_file():
         sf.write(str(path), sing(singer_voice(0), seconds, SR, seed=0), SR)
@@ -281,10 +283,14 @@ def main() -> None:
                   "per length\n")
             print("| song | RSS after loading | peak RSS | growth | wall |")
             print("|---|---|---|---|---|")
-            mem = argparse.Namespace(**{**vars(args),
-                                        "preset": args.memory_preset or args.preset,
-                                        "hubert_layers": args.memory_hubert_layers or args.hubert_layers,
-                                        "vocoder_width": args.memory_vocoder_width or args.vocoder_width})
+            mem = argparse.Namespace(
+                **{
+                    **vars(args),
+                    "preset": args.memory_preset or args.preset,
+                    "hubert_layers": args.memory_hubert_layers or args.hubert_layers,
+                    "vocoder_width": args.memory_vocoder_width or args.vocoder_width,
+                }
+            )
             make_files(work, mem)  # here, so the children's peak RSS excludes making them
         for seconds in args.memory_seconds:
             cmd = [sys.executable, __file__, "--child", str(seconds), "--workdir", str(work),

@@ -67,7 +67,8 @@ def _resolve(path: Path, demo: Path) -> Path:
     for candidate in (path, demo.parent / path, demo / path):
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError(f"{path}: not found (index of {demo}); run `gvc demo --out {demo}` first")
+    raise FileNotFoundError(f"{path}: not found (index of {demo}); run `gvc demo --out {demo}` "
+                            "first")
 
 
 @torch.no_grad()
@@ -144,8 +145,8 @@ def run(args: argparse.Namespace) -> dict:
                                            **options)
                         errors[(label, w)][nfe].append(masked_l1(out, ref, case.mask))
                         data_err[(label, w)][nfe].append(masked_l1(out, case.mel, case.mask))
-        print(f"  {case.name}: {case.mel.shape[-1]} frames done ({time.perf_counter() - start:.0f} s)",
-              flush=True)
+        print(f"  {case.name}: {case.mel.shape[-1]} frames done "
+              f"({time.perf_counter() - start:.0f} s)", flush=True)
 
     def means(d):
         return {f"{label}" + (f" cfg {w:g}" if len(args.cfg) > 1 else ""):
@@ -153,7 +154,8 @@ def run(args: argparse.Namespace) -> dict:
                 for (label, w), by in d.items()}
 
     return {
-        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+        "machine": f"{platform.processor() or platform.machine()}, "
+                   f"{torch.get_num_threads()} threads",
         "date": time.strftime("%Y-%m-%d"),
         "model": str(model_path), "decoder": family,
         "utterances": len(cases), "seeds": len(args.seeds), "temperature": temperature,
@@ -175,7 +177,8 @@ def table(result: dict, key: str, nfe: list[int]) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--demo", type=Path, default=Path("demo"), help="folder written by `gvc demo`")
     ap.add_argument("--items", type=int, default=3, help="utterances (held-out first)")
     ap.add_argument("--max-frames", type=int, default=200, help="head crop per utterance (100 fps)")

@@ -18,7 +18,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from gvc.synth import write_corpus
+from gvc.synthetic_singing import write_corpus
 
 _WRAPPER = (
     "import resource, subprocess, sys\n"
@@ -45,7 +45,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--seconds-per-file", type=float, default=5.0)
-    ap.add_argument("--noop-files", type=int, default=1000, help="files of the no-op test (0: skip it)")
+    ap.add_argument(
+        "--noop-files", type=int, default=1000, help="files of the no-op test (0: skip it)"
+    )
     ap.add_argument("--workdir", type=Path, default=None)
     args = ap.parse_args()
 
@@ -53,7 +55,9 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     singers = 4
     per_singer = max(1, round(args.minutes * 60 / args.seconds_per_file / singers))
-    write_corpus(work / "data_raw", singers=singers, utterances=per_singer, seconds=args.seconds_per_file)
+    write_corpus(
+        work / "data_raw", singers=singers, utterances=per_singer, seconds=args.seconds_per_file
+    )
     audio = singers * per_singer * args.seconds_per_file
     print(f"# {platform.node()} {platform.processor() or platform.machine()}, {date.today()}: "
           f"{singers * per_singer} files, {audio / 60:.1f} min of 44.1 kHz audio")
@@ -69,14 +73,19 @@ def main() -> None:
         for name, argv in steps:
             wall, rss = run(work, *argv(data), "-j", str(jobs))
             noop, _ = run(work, *argv(data), "-j", str(jobs))
-            print(f"| {name} | {jobs} | {wall:.1f} | {audio / wall:.0f}x | {noop:.2f} | {rss:.0f} |")
+            print(
+                f"| {name} | {jobs} | {wall:.1f} | {audio / wall:.0f}x | {noop:.2f} | {rss:.0f} |"
+            )
 
     if args.noop_files >= 10:  # 0 skips this part
         many = work / "many"
         write_corpus(many / "data_raw", singers=10, utterances=args.noop_files // 10, seconds=0.5)
         run(many, "resample", "-j", "2")
         noop, rss = run(many, "resample", "-j", "2")
-        print(f"\nno-op `gvc resample` over {args.noop_files} files: {noop:.2f} s (process start included), peak RSS {rss:.0f} MiB")
+        print(
+            f"\nno-op `gvc resample` over {args.noop_files} files: {noop:.2f} s (process start "
+            f"included), peak RSS {rss:.0f} MiB"
+        )
     if args.workdir is None:
         shutil.rmtree(work)
 

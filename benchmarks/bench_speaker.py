@@ -26,7 +26,7 @@ from pathlib import Path
 def _bench(kind: str, seconds: float, count: int, threads: int | None, queue: mp.Queue) -> None:
     import torch
 
-    from gvc.synth import sing, singer_voice
+    from gvc.synthetic_singing import sing, singer_voice
     from speaker import LstmSpeakerEncoder, ResemblyzerEncoder, save_random_checkpoint
 
     if threads:

@@ -2,7 +2,7 @@
 
 Each case runs in its own Python process so that its peak resident memory is its own:
 
-    python benchmarks/bench_vocoder.py                       # 30 s of audio, CPU (+ CUDA if present)
+    python benchmarks/bench_vocoder.py              # 30 s of audio, CPU (+ CUDA if present)
     python benchmarks/bench_vocoder.py --seconds 10 --threads 1 --device cpu
     python benchmarks/bench_vocoder.py --json results.json
 
@@ -147,7 +147,8 @@ def main() -> None:
                 cmd = [
                     sys.executable, __file__, "--worker", "--case", case, "--device", device,
                     "--seconds", str(args.seconds), "--precision", args.precision,
-                    "--threads", str(args.threads), "--repeats", str(args.repeats), "--ckpt", str(ckpt),
+                    "--threads", str(args.threads), "--repeats", str(args.repeats),
+                    "--ckpt", str(ckpt),
                 ]  # fmt: skip
                 done = subprocess.run(cmd, capture_output=True, text=True, check=False)
                 if done.returncode != 0:

@@ -7,6 +7,7 @@ mono float32 and resampled with librosa's default high-quality resampler (soxr),
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,20 @@ from gvc.errors import AudioError
 from gvc.fileio import atomic_path
 
 AUDIO_SUFFIXES = frozenset(
-    {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".aifc", ".au", ".caf", ".w64"}
+    {
+        ".wav",
+        ".flac",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".mp3",
+        ".aiff",
+        ".aif",
+        ".aifc",
+        ".au",
+        ".caf",
+        ".w64",
+    }
 )
 
 # Grad-SVC's prepare/preprocess_a.py writes int16 peaking at 0.6 of full scale.
@@ -26,6 +40,30 @@ PEAK = 0.6
 def is_audio_file(path: Path) -> bool:
     """Whether the name looks like an audio file we decode (by suffix; hidden files excluded)."""
     return not path.name.startswith(".") and path.suffix.lower() in AUDIO_SUFFIXES
+
+
+# libsndfile's open log notes a chunk whose size field disagrees with the bytes present, e.g.
+# "data : 1728000 (should be 960)" for a WAV cut short (SSND is AIFF's sample chunk).
+_SHORT_CHUNK = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+
+
+def _truncated(path: Path, header_seconds: float, held_seconds: float) -> AudioError:
+    return AudioError(
+        f"{path}: truncated: header says {header_seconds:.1f} s, file holds {held_seconds:.2f} s "
+        "(a broken copy?); copy or export it again"
+    )
+
+
+def _check_complete(path: Path, f: sf.SoundFile) -> None:
+    """Refuse a file whose header promises more samples than it holds.
+
+    libsndfile quietly shortens such a file to what is present, so a 54 s WAV copied halfway reads
+    as a valid 0.03 s one; its open log still records the size the header claimed.
+    """
+    m = _SHORT_CHUNK.search(f.extra_info or "")
+    if m and int(m[1]) > int(m[2]) > 0 and f.frames:
+        held = f.frames / f.samplerate
+        raise _truncated(path, held * int(m[1]) / int(m[2]), held)
 
 
 def read_audio(path: Path) -> tuple[np.ndarray, int]:
@@ -41,7 +79,10 @@ def read_audio(path: Path) -> tuple[np.ndarray, int]:
     try:
         if path.stat().st_size == 0:
             raise AudioError(f"{path}: empty file (0 bytes); re-export or remove it")
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(str(path)) as f:
+            _check_complete(path, f)
+            sr, promised = int(f.samplerate), f.frames
+            data = f.read(dtype="float32", always_2d=True)
     except AudioError:
         raise
     except PermissionError as exc:
@@ -53,10 +94,14 @@ def read_audio(path: Path) -> tuple[np.ndarray, int]:
         ) from exc
     if data.shape[0] == 0:
         raise AudioError(f"{path}: contains no samples (header only or truncated); re-export it")
+    # e.g. a compressed stream that ends early without an error (1 % slack: MP3 without a Xing
+    # header only estimates its length)
+    if promised - data.shape[0] > max(sr // 100, promised // 100):
+        raise _truncated(path, promised / sr, data.shape[0] / sr)
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if not np.isfinite(mono).all():
         raise AudioError(f"{path}: contains NaN or Inf samples; re-export it from the source")
-    return np.ascontiguousarray(mono, dtype=np.float32), int(sr)
+    return np.ascontiguousarray(mono, dtype=np.float32), sr
 
 
 def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:

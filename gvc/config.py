@@ -27,6 +27,7 @@ import yaml
 
 from gvc.errors import ConfigError
 from gvc.presets import preset_path
+from vocoder.mel import MEL
 
 VERSIONS = ("v1", "v2", "v3-rope")
 PRENET_STATS = ("padded", "masked")
@@ -79,17 +80,18 @@ class TrainConfig:
 
 @dataclass
 class DataConfig:
-    """`data:` block: the mel definition (32 kHz, hop 320, 100 bands, 40 Hz-16 kHz)."""
+    """`data:` block: the mel under Grad-SVC's key names; the defaults are `vocoder.mel.MEL`,
+    the one definition of the mel (32 kHz, hop 320, 100 bands, 40 Hz-16 kHz)."""
 
     segment_size: int = 16000  # unused by Grad-SVC; kept for compatibility
     max_wav_value: float = 32768.0  # unused by Grad-SVC; kept for compatibility
-    sampling_rate: int = 32000
-    filter_length: int = 1024
-    hop_length: int = 320
-    win_length: int = 1024
-    mel_channels: int = 100
-    mel_fmin: float = 40.0
-    mel_fmax: float = 16000.0
+    sampling_rate: int = MEL.sampling_rate
+    filter_length: int = MEL.n_fft
+    hop_length: int = MEL.hop_length
+    win_length: int = MEL.win_length
+    mel_channels: int = MEL.n_mels
+    mel_fmin: float = MEL.fmin
+    mel_fmax: float = MEL.fmax
 
 
 @dataclass
@@ -128,7 +130,9 @@ class InferConfig:
     temperature: float = 1.015  # score: x_T = mu + N(0, I) / T; flow: x_0 = N(0, I) * T
     cfg_strength: float = 0.0  # classifier-free guidance (models trained with condition dropout)
     chunk_frames: int = 2400  # frames converted per chunk (24 s)
-    context_frames: int = 50  # context frames (0.5 s) converted on each side of a chunk, then dropped
+    context_frames: int = (
+        50  # context frames (0.5 s) converted on each side of a chunk, then dropped
+    )
     seed: int | None = None
 
 

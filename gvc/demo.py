@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from gvc.layout import DataTree, Feature
-from gvc.synth import sing, singer_voice, write_corpus
+from gvc.synthetic_singing import sing, singer_voice, write_corpus
 from prepare import steps
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,13 @@ class DemoResult:
 def _prepare(out: Path, s: DemoSettings, hubert: Path, console: Console) -> tuple[DataTree, bool]:
     raw = out / "data_raw"
     if not raw.is_dir():
-        log.info("writing a synthetic corpus: %d singers x %d clips x %.0f s -> %s", s.singers, s.utterances, s.seconds, raw)
+        log.info(
+            "writing a synthetic corpus: %d singers x %d clips x %.0f s -> %s",
+            s.singers,
+            s.utterances,
+            s.seconds,
+            raw,
+        )
         write_corpus(raw, singers=s.singers, utterances=s.utterances, seconds=s.seconds)
     tree = DataTree(out / "data_gvc")
     w16, w32 = tree.folder(Feature.WAVES_16K), tree.folder(Feature.WAVES_32K)
@@ -77,7 +83,14 @@ def _prepare(out: Path, s: DemoSettings, hubert: Path, console: Console) -> tupl
         steps.extract_mel(w32, tree.folder(Feature.MEL), jobs=s.jobs, console=console),
         steps.extract_f0(w16, tree.folder(Feature.PITCH), jobs=s.jobs, console=console),
         steps.extract_hubert(w16, tree.folder(Feature.HUBERT), model=hubert, console=console),
-        steps.extract_speaker(w16, tree.folder(Feature.SPEAKER), tree.singer_folder, pitch=tree.folder(Feature.PITCH), jobs=s.jobs, console=console),
+        steps.extract_speaker(
+            w16,
+            tree.folder(Feature.SPEAKER),
+            tree.singer_folder,
+            pitch=tree.folder(Feature.PITCH),
+            jobs=s.jobs,
+            console=console,
+        ),
     ]
     for r in reports:
         r.render(console)
@@ -103,8 +116,11 @@ def _train_and_export(out: Path, tree: DataTree, s: DemoSettings, console: Conso
         device="cpu", valid_every=50, console=console,
     ))
     if result.reason == "interrupted":
-        console.print(f"[yellow]training interrupted at step {result.step} (saved {result.checkpoint}); "
-                      "run the same command again to continue[/yellow]", highlight=False)
+        console.print(
+            f"[yellow]training interrupted at step {result.step} (saved {result.checkpoint}); "
+            "run the same command again to continue[/yellow]",
+            highlight=False,
+        )
         return None
     if result.checkpoint is None:
         raise RuntimeError(f"training stopped without a checkpoint ({result.reason})")
@@ -134,7 +150,11 @@ def _picture(path: Path, source: Path, conv, title: str) -> None:
         ax.set_ylabel("mel band")
     t_in = np.arange(len(f0_in)) / 100
     axes[2].plot(t_in, np.where(f0_in > 0, f0_in, np.nan), label="input F0 (Praat)")
-    axes[2].plot(np.arange(len(conv.f0)) / 100, np.where(conv.f0 > 0, conv.f0, np.nan), label=f"F0 given to the model (shift {conv.shift.semitones:+g})")
+    axes[2].plot(
+        np.arange(len(conv.f0)) / 100,
+        np.where(conv.f0 > 0, conv.f0, np.nan),
+        label=f"F0 given to the model (shift {conv.shift.semitones:+g})",
+    )
     axes[2].set_xlabel("seconds")
     axes[2].set_ylabel("Hz")
     axes[2].legend(loc="upper right")
@@ -143,7 +163,9 @@ def _picture(path: Path, source: Path, conv, title: str) -> None:
     plt.close(fig)
 
 
-def run_demo(out: Path, settings: DemoSettings | None = None, console: Console | None = None) -> DemoResult:
+def run_demo(
+    out: Path, settings: DemoSettings | None = None, console: Console | None = None
+) -> DemoResult:
     """Run the quickstart under `out`; returns what it wrote (ok False when a step failed)."""
     s = settings or DemoSettings()
     console = console or Console()
@@ -157,7 +179,9 @@ def run_demo(out: Path, settings: DemoSettings | None = None, console: Console |
         hubert = out / "weights" / "hubert-soft-random.pt"
         if not hubert.is_file():
             save_random_checkpoint(hubert, num_layers=2)
-        placeholders.append(f"content encoder: random 2-layer HuBERT-Soft ({hubert}), not {REAL_HUBERT}")
+        placeholders.append(
+            f"content encoder: random 2-layer HuBERT-Soft ({hubert}), not {REAL_HUBERT}"
+        )
     vocoder = "nsf-bigvgan" if REAL_VOCODER.is_file() else "griffinlim"
     if vocoder == "griffinlim":
         placeholders.append(f"vocoder: Griffin-Lim preview (no {REAL_VOCODER})")
@@ -180,20 +204,35 @@ def run_demo(out: Path, settings: DemoSettings | None = None, console: Console |
     spk_path = tree.singer_path(target)
     converter = Converter.load(model, hubert_path=hubert, vocoder=vocoder)
     decode = converter.decode_settings()
-    conv = converter.convert(source, converter.speaker(spk_path), spk_path=spk_path, shift="auto", decode=decode)
+    conv = converter.convert(
+        source, converter.speaker(spk_path), spk_path=spk_path, shift="auto", decode=decode
+    )
     converted = out / "heldout.gvc.wav"
     write_conversion(conv, converted, converter, decode)
     picture = out / "conversion.png"
-    _picture(picture, source, conv, f"singer{s.source_singer:02d} -> {target}, {decode.sampler} {decode.steps} steps, {vocoder}")
+    _picture(
+        picture,
+        source,
+        conv,
+        f"singer{s.source_singer:02d} -> {target}, {decode.sampler} {decode.steps} steps, "
+        f"{vocoder}",
+    )
 
     lines = [
-        f"converted: {converted} (singer{s.source_singer:02d} sung as {target}, shift {conv.shift.semitones:+g} semitones)",
+        f"converted: {converted} (singer{s.source_singer:02d} sung as {target}, shift "
+        f"{conv.shift.semitones:+g} semitones)",
         f"picture:   {picture}",
         f"model:     {model}",
     ]
     if placeholders:
-        lines += ["", "[yellow]This run used stand-ins, so the audio shows the plumbing, not the quality:[/yellow]"]
+        lines += [
+            "",
+            "[yellow]This run used stand-ins, so the audio shows the plumbing, not the "
+            "quality:[/yellow]",
+        ]
         lines += [f"  - {p}" for p in placeholders]
-        lines += ["Real conversions need the published checkpoints:"] + [f"  - {n}" for n in NEEDED_FOR_REAL]
+        lines += ["Real conversions need the published checkpoints:"] + [
+            f"  - {n}" for n in NEEDED_FOR_REAL
+        ]
     console.print(Panel("\n".join(lines), title="gvc demo done", expand=False))
     return DemoResult(True, converted, picture, model, placeholders)

@@ -64,7 +64,9 @@ def resolve_device(spec: str = "auto") -> torch.device:
         return torch.device("cpu")
     if spec.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ConfigError(f"--device {spec}: CUDA is not available on this machine; use --device cpu or auto")
+            raise ConfigError(
+                f"--device {spec}: CUDA is not available on this machine; use --device cpu or auto"
+            )
         dev = torch.device(spec)
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ConfigError(

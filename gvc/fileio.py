@@ -1,24 +1,86 @@
 """Atomic file writing: a temp file in the destination folder, then a rename.
 
 A run killed at any moment (even SIGKILL) leaves either the old file or the complete new one,
-never a truncated file. Temp names start with a dot, so folder walkers ignore leftovers.
+never a truncated file: the temp file is flushed to disk (fsync) before the rename, so a power
+cut cannot leave an empty file under the final name either. Temp names start with a dot, so folder
+walkers ignore leftovers, and they carry the writer's process id, so the next run can remove the
+ones whose writer is gone (`remove_stale_temps`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
+_TEMP_NAME = re.compile(r"^\..+\.tmp-(\d+)$")
+
 
 def temp_path_for(path: Path) -> Path:
     """A hidden, process-unique temp name in the same folder as `path`."""
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (signal 0 checks, sends nothing)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    # A killed worker whose parent died too can linger as a zombie (in containers nobody may reap
+    # it): it still answers signal 0 but will never write again.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def remove_stale_temps(folders: Iterable[Path], step: str) -> list[Path]:
+    """Delete the temp files in `folders` (not recursive) whose writing process is gone; log it.
+
+    A run killed mid-write (SIGKILL, out of memory) leaves its hidden temp file behind; the rename
+    never happened, so the file is garbage. Temps of live processes (a concurrent shard) stay.
+    Call it at the start of a run (`step` names the run in the warning); returns the removed paths.
+    """
+    removed: list[Path] = []
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            m = _TEMP_NAME.match(entry.name)
+            if m is None or not entry.is_file(follow_symlinks=False) or _process_alive(int(m[1])):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    if removed:
+        logging.getLogger(__name__).warning(
+            "%s: removed %d temp file(s) left by an interrupted run (e.g. %s)",
+            step, len(removed), removed[0])
+    return removed
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's data (or a folder's entries) to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -29,7 +91,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
     tmp = temp_path_for(path)
     try:
         yield tmp
+        _fsync(tmp)  # the data first, so the rename can never expose an unwritten file
         os.replace(tmp, path)
+        with contextlib.suppress(OSError):  # the rename itself (not every filesystem allows it)
+            _fsync(path.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

@@ -115,7 +115,9 @@ def net_from_bshall_state(state: dict[str, torch.Tensor], source: Path | str) ->
         problems.append(f"shape mismatch: masked_spec_embed {tuple(embed.shape)} vs model (768,)")
     label = state.get("label_embedding.weight")
     if label is not None and (label.ndim != 2 or label.shape[1] != 256):
-        problems.append(f"shape mismatch: label_embedding.weight {tuple(label.shape)} vs model (N, 256)")
+        problems.append(
+            f"shape mismatch: label_embedding.weight {tuple(label.shape)} vs model (N, 256)"
+        )
     if problems:
         raise CheckpointError(
             f"{source}: not a bshall HuBERT-Soft state dict with {num_layers} layer(s): "
@@ -135,7 +137,8 @@ def net_from_bshall_state(state: dict[str, torch.Tensor], source: Path | str) ->
 
 
 def load_net(path: Path | str = DEFAULT_CHECKPOINT) -> HubertSoftNet:
-    """Read `path` (bshall layout) and return the strictly loaded network on CPU, fp32, eval mode."""
+    """Read `path` (bshall layout) and return the strictly loaded network on CPU, fp32, eval
+    mode."""
     return net_from_bshall_state(read_bshall_state(path), path)
 
 

@@ -184,7 +184,8 @@ class HubertSoft(ContentEncoder):
         wav = torch.as_tensor(wave)
         if wav.ndim != 1:
             raise AudioError(
-                f"hubert input {index}: expected mono [L] 16 kHz audio, got shape {tuple(wav.shape)}"
+                f"hubert input {index}: expected mono [L] 16 kHz audio, got shape "
+                f"{tuple(wav.shape)}"
             )
         wav = wav.to(torch.float32)
         if not torch.isfinite(wav).all():
@@ -197,5 +198,6 @@ def load_content_encoder(
     runtime: Runtime | None = None,
     windows: WindowConfig | None = None,
 ) -> HubertSoft:
-    """The HuBERT-Soft content encoder from bshall's checkpoint file (see `HubertSoft.from_checkpoint`)."""
+    """The HuBERT-Soft content encoder from bshall's checkpoint file (see
+    `HubertSoft.from_checkpoint`)."""
     return HubertSoft.from_checkpoint(path, runtime, windows)

@@ -95,7 +95,8 @@ class Span:
 
     Attributes:
         start: first frame computed (inclusive).
-        end: last frame computed (exclusive); the window's audio is padded[320·start : 320·end + 80].
+        end: last frame computed (exclusive); the window's audio is padded[320·start : 320·end +
+        80].
         keep_start: first frame kept (start <= keep_start).
         keep_end: last frame kept, exclusive (keep_end <= end).
     """

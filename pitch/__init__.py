@@ -19,7 +19,11 @@ class F0Method(str, Enum):
 
 
 def make_extractor(
-    method: F0Method | str, *, device: str = "cpu", precision: str = "fp32", decimals: int | None = 1
+    method: F0Method | str,
+    *,
+    device: str = "cpu",
+    precision: str = "fp32",
+    decimals: int | None = 1,
 ) -> PitchExtractor:
     """Build the extractor for `method` with its default settings.
 

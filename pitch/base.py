@@ -24,7 +24,11 @@ PAD_FRAMES = 1024 // 160  # = 6, inherited from whisper-vits-svc
 def analysis_frames(num_samples: int, sr: int = SAMPLE_RATE) -> int:
     """Frames Praat analyses in `num_samples` (0 when shorter than one window)."""
     dur = num_samples / sr
-    return max(0, int(np.floor((dur - WINDOW_SECONDS) / HOP_SECONDS + 1e-9)) + 1) if dur >= WINDOW_SECONDS else 0
+    return (
+        max(0, int(np.floor((dur - WINDOW_SECONDS) / HOP_SECONDS + 1e-9)) + 1)
+        if dur >= WINDOW_SECONDS
+        else 0
+    )
 
 
 def frame_count(num_samples: int, sr: int = SAMPLE_RATE) -> int:

@@ -34,7 +34,12 @@ class CrepePitch(PitchExtractor):
     (the decoding of the pitch posterior stays in fp32).
     """
 
-    def __init__(self, settings: CrepeSettings = CrepeSettings(), device: str = "cpu", precision: str = "fp32"):
+    def __init__(
+        self,
+        settings: CrepeSettings = CrepeSettings(),
+        device: str = "cpu",
+        precision: str = "fp32",
+    ):
         if settings.model not in ("full", "tiny"):
             raise ValueError(f"unknown CREPE model {settings.model!r}; use full or tiny")
         if settings.smoothing not in ("mean", "median", "none"):

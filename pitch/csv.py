@@ -43,7 +43,9 @@ def read_csv(path: Path) -> np.ndarray:
         try:
             hz = float(field)
         except ValueError:
-            raise GvcError(f"{path}:{n}: {field!r} is not a frequency in Hz; fix that line") from None
+            raise GvcError(
+                f"{path}:{n}: {field!r} is not a frequency in Hz; fix that line"
+            ) from None
         if not np.isfinite(hz) or hz < 0:
             raise GvcError(f"{path}:{n}: {field!r} must be a finite, non-negative Hz value")
         values.append(hz)

@@ -45,7 +45,9 @@ class HarvestPitch(_World):
     def _native(self, x):
         import pyworld
 
-        return pyworld.harvest(x, SAMPLE_RATE, f0_floor=self.cfg.f0_floor, f0_ceil=self.cfg.f0_ceil, frame_period=10.0)
+        return pyworld.harvest(
+            x, SAMPLE_RATE, f0_floor=self.cfg.f0_floor, f0_ceil=self.cfg.f0_ceil, frame_period=10.0
+        )
 
 
 class DioPitch(_World):
@@ -56,5 +58,7 @@ class DioPitch(_World):
     def _native(self, x):
         import pyworld
 
-        f0, t = pyworld.dio(x, SAMPLE_RATE, f0_floor=self.cfg.f0_floor, f0_ceil=self.cfg.f0_ceil, frame_period=10.0)
+        f0, t = pyworld.dio(
+            x, SAMPLE_RATE, f0_floor=self.cfg.f0_floor, f0_ceil=self.cfg.f0_ceil, frame_period=10.0
+        )
         return pyworld.stonemask(x, f0, t, SAMPLE_RATE), t

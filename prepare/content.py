@@ -24,7 +24,12 @@ SAMPLE_RATE = 16000
 def hubert_settings(model: Path) -> dict:
     """Folder metadata: which weights made the units (name and size: a stat, no hashing)."""
     model = Path(model)
-    return {"checkpoint": model.name, "bytes": model.stat().st_size if model.is_file() else None, "sample_rate": SAMPLE_RATE, "hop": 320}
+    return {
+        "checkpoint": model.name,
+        "bytes": model.stat().st_size if model.is_file() else None,
+        "sample_rate": SAMPLE_RATE,
+        "hop": 320,
+    }
 
 
 class HubertTask(Task):
@@ -32,7 +37,14 @@ class HubertTask(Task):
 
     name = "extract-hubert"
 
-    def __init__(self, out_root: Path, model: Path, device: str = "cpu", precision: str = "fp32", batch_files: int = 8):
+    def __init__(
+        self,
+        out_root: Path,
+        model: Path,
+        device: str = "cpu",
+        precision: str = "fp32",
+        batch_files: int = 8,
+    ):
         self.out_root = Path(out_root)
         self.model = Path(model)
         self.device = device
@@ -48,7 +60,9 @@ class HubertTask(Task):
             from gvc.device import resolve_runtime
             from hubert import load_content_encoder
 
-            self._encoder = load_content_encoder(self.model, resolve_runtime(self.device, self.precision))
+            self._encoder = load_content_encoder(
+                self.model, resolve_runtime(self.device, self.precision)
+            )
 
     def run(self, src: Source) -> float:
         result = self.run_batch([src])[0]
@@ -64,7 +78,9 @@ class HubertTask(Task):
             try:
                 audio = load_audio(src.path, SAMPLE_RATE)
                 if len(audio) < 320:
-                    raise AudioError(f"{src.path}: shorter than one content frame (20 ms); remove the file")
+                    raise AudioError(
+                        f"{src.path}: shorter than one content frame (20 ms); remove the file"
+                    )
                 waves.append(audio)
                 slots.append(i)
                 results[i] = len(audio) / SAMPLE_RATE
@@ -88,13 +104,17 @@ class HubertTask(Task):
                     results[i] = u
                     continue
                 try:
-                    save_npy(self.outputs(srcs[i])[0], np.ascontiguousarray(u.numpy(), dtype=np.float32))
+                    save_npy(
+                        self.outputs(srcs[i])[0], np.ascontiguousarray(u.numpy(), dtype=np.float32)
+                    )
                 except Exception as exc:  # noqa: BLE001
                     results[i] = exc
         return results
 
 
-def write_units(wave: Path, out: Path, *, model: Path, device: str = "cpu", precision: str = "fp32") -> np.ndarray:
+def write_units(
+    wave: Path, out: Path, *, model: Path, device: str = "cpu", precision: str = "fp32"
+) -> np.ndarray:
     """Single-file mode: units of `wave` (any rate, resampled to 16 kHz) saved to `out`."""
     task = HubertTask(out.parent, model, device, precision)
     task.setup()

@@ -61,7 +61,9 @@ class Shard:
         return self.count == 1 or zlib.crc32(utt.key.encode("utf-8")) % self.count == self.index - 1
 
 
-def discover(root: Path, suffixes: frozenset[str] | tuple[str, ...]) -> tuple[list[Source], list[Problem]]:
+def discover(
+    root: Path, suffixes: frozenset[str] | tuple[str, ...]
+) -> tuple[list[Source], list[Problem]]:
     """Walk `root/<singer>/*` for files whose name ends with one of `suffixes` (case-insensitive).
 
     Hidden files and folders are ignored. Files directly under `root` or an empty tree raise
@@ -90,7 +92,11 @@ def discover(root: Path, suffixes: frozenset[str] | tuple[str, ...]) -> tuple[li
         try:
             files = sorted(os.scandir(entry.path), key=lambda e: e.name)
         except OSError as exc:
-            problems.append(Problem(Path(entry.path), f"folder cannot be read ({exc.strerror}); fix its permissions"))
+            problems.append(
+                Problem(
+                    Path(entry.path), f"folder cannot be read ({exc.strerror}); fix its permissions"
+                )
+            )
             continue
         for f in files:
             if f.name.startswith(".") or not f.is_file() or not _matches(f.name, suffixes):

@@ -22,6 +22,7 @@ from pathlib import Path
 from rich.console import Console
 
 from gvc.errors import GvcError
+from gvc.fileio import remove_stale_temps
 from prepare.discover import Problem, Shard, Source
 from prepare.report import ProgressSink, Report
 
@@ -139,6 +140,7 @@ def run_task(
         report.failures.extend((p.path, p.reason) for p in problems)
     start = time.monotonic()
     mine = [s for s in sources if shard.owns(s.utt)]
+    remove_stale_temps(sorted({out.parent for src in mine for out in task.outputs(src)}), task.name)
     todo = mine if force else [s for s in mine if not up_to_date(task, s)]
     report.skipped = len(mine) - len(todo)
     if todo:
@@ -157,7 +159,9 @@ def run_task(
     return report
 
 
-def _execute(task: Task, todo: Sequence[Source], jobs: int) -> Iterator[tuple[Source, float | BaseException]]:
+def _execute(
+    task: Task, todo: Sequence[Source], jobs: int
+) -> Iterator[tuple[Source, float | BaseException]]:
     if task.batch_size > 0:
         task.setup()
         for i in range(0, len(todo), task.batch_size):
@@ -176,7 +180,9 @@ def _execute(task: Task, todo: Sequence[Source], jobs: int) -> Iterator[tuple[So
     yield from _pool(task, todo, jobs)
 
 
-def _pool(task: Task, todo: Sequence[Source], jobs: int) -> Iterator[tuple[Source, float | BaseException]]:
+def _pool(
+    task: Task, todo: Sequence[Source], jobs: int
+) -> Iterator[tuple[Source, float | BaseException]]:
     """Bounded in-flight submission so memory does not grow with the corpus."""
     pending: dict[Future, Source] = {}
     queue = iter(todo)

@@ -37,7 +37,9 @@ def read_meta(folder: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text("utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise FeatureMismatch(f"{path}: unreadable feature metadata ({exc}); delete it and re-run with --force") from exc
+        raise FeatureMismatch(
+            f"{path}: unreadable feature metadata ({exc}); delete it and re-run with --force"
+        ) from exc
 
 
 def _comparable(meta: dict[str, Any]) -> dict[str, Any]:

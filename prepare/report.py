@@ -45,7 +45,9 @@ class Report:
     @property
     def realtime_factor(self) -> float:
         """Seconds of audio processed per second of wall time (0 when nothing ran)."""
-        return self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 and self.done else 0.0
+        return (
+            self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 and self.done else 0.0
+        )
 
     def render(self, console: Console) -> None:
         """Print the summary table and one line per failure."""

@@ -62,7 +62,11 @@ def split_points(audio: np.ndarray, sr: int, max_seconds: float) -> list[tuple[i
     hop = max(1, sr // 100)
     limit = int(max_seconds * sr)
     frames = len(audio) // hop
-    energy = np.sqrt(np.mean(audio[: frames * hop].reshape(frames, hop) ** 2, axis=1)) if frames else np.zeros(0)
+    energy = (
+        np.sqrt(np.mean(audio[: frames * hop].reshape(frames, hop) ** 2, axis=1))
+        if frames
+        else np.zeros(0)
+    )
     spans, start = [], 0
     while len(audio) - start > limit:
         lo, hi = (start + limit // 2) // hop, (start + limit) // hop
@@ -87,7 +91,9 @@ class ResampleTask(Task):
 
     def outputs(self, src: Source) -> tuple[Path, ...]:
         name = src.utt.name if self.cfg.max_seconds is None else piece_name(src.utt.name, 0)
-        return tuple(Path(root) / src.utt.singer / f"{name}.wav" for root in self.cfg.outputs.values())
+        return tuple(
+            Path(root) / src.utt.singer / f"{name}.wav" for root in self.cfg.outputs.values()
+        )
 
     def _level(self, audio: np.ndarray, sr: int, src: Path) -> np.ndarray:
         """Loudness-normalise (float, peak-limited to 0.99) when asked; else leave as is."""
@@ -103,7 +109,11 @@ class ResampleTask(Task):
         out = audio * 10 ** ((self.cfg.loudness - measured) / 20)
         top = float(np.max(np.abs(out)))
         if top > 0.99:
-            log.info("%s: peak-limited after loudness normalisation (%.1f dB)", src, 20 * np.log10(0.99 / top))
+            log.info(
+                "%s: peak-limited after loudness normalisation (%.1f dB)",
+                src,
+                20 * np.log10(0.99 / top),
+            )
             out = out * (0.99 / top)
         return out.astype(np.float32)
 
@@ -119,17 +129,27 @@ class ResampleTask(Task):
         if float(np.max(np.abs(audio))) == 0.0:
             raise AudioError(f"{src.path}: the audio is completely silent; remove the file")
         audio = self._level(audio, sr, src.path)
-        spans = [(0, len(audio))] if self.cfg.max_seconds is None else split_points(audio, sr, self.cfg.max_seconds)
+        spans = (
+            [(0, len(audio))]
+            if self.cfg.max_seconds is None
+            else split_points(audio, sr, self.cfg.max_seconds)
+        )
         writes: list[tuple[Path, np.ndarray, int]] = []
         for a, b in spans:
             piece = audio[a:b]
             if self.cfg.max_seconds is not None and float(np.max(np.abs(piece))) < 1e-4:
                 continue  # a silent gap between phrases: nothing to learn from it
-            name = src.utt.name if self.cfg.max_seconds is None else piece_name(src.utt.name, len(writes) // len(self.cfg.outputs))
+            name = (
+                src.utt.name
+                if self.cfg.max_seconds is None
+                else piece_name(src.utt.name, len(writes) // len(self.cfg.outputs))
+            )
             for rate, root in self.cfg.outputs.items():
                 path = Path(root) / src.utt.singer / f"{name}.wav"
                 writes.append((path, self._encode(resample(piece, sr, rate), src.path), rate))
         # Piece 000 (or the only file) goes last: its presence marks the recording as finished.
-        for path, pcm, rate in sorted(writes, key=lambda w: w[0].name.endswith("_000.wav") or self.cfg.max_seconds is None):
+        for path, pcm, rate in sorted(
+            writes, key=lambda w: w[0].name.endswith("_000.wav") or self.cfg.max_seconds is None
+        ):
             write_wav_int16(path, pcm, rate)
         return len(audio) / sr

@@ -32,7 +32,11 @@ def speaker_settings(encoder: str, model_dir: Path | None) -> dict:
     from speaker.checkpoint import DEFAULT_DIR
 
     ckpt = Path(model_dir or DEFAULT_DIR) / "best_model.pth.tar"
-    return {"encoder": encoder, "checkpoint": ckpt.name, "bytes": ckpt.stat().st_size if ckpt.is_file() else None}
+    return {
+        "encoder": encoder,
+        "checkpoint": ckpt.name,
+        "bytes": ckpt.stat().st_size if ckpt.is_file() else None,
+    }
 
 
 class SpeakerTask(Task):
@@ -40,7 +44,14 @@ class SpeakerTask(Task):
 
     name = "extract-speaker"
 
-    def __init__(self, out_root: Path, encoder: str, model_dir: Path | None, device: str = "cpu", in_process_batch: int = 0):
+    def __init__(
+        self,
+        out_root: Path,
+        encoder: str,
+        model_dir: Path | None,
+        device: str = "cpu",
+        in_process_batch: int = 0,
+    ):
         self.out_root = Path(out_root)
         self.encoder = encoder
         self.model_dir = model_dir
@@ -59,7 +70,9 @@ class SpeakerTask(Task):
             from gvc.device import resolve_runtime
             from speaker import load_speaker_encoder
 
-            self._model = load_speaker_encoder(self.encoder, self.model_dir, resolve_runtime(self.device))
+            self._model = load_speaker_encoder(
+                self.encoder, self.model_dir, resolve_runtime(self.device)
+            )
 
     def run(self, src: Source) -> float:
         self.setup()
@@ -71,14 +84,20 @@ class SpeakerTask(Task):
 
 
 def write_singer_means(
-    spk_root: Path, singer_root: Path, *, pitch_root: Path | None = None, waves_root: Path | None = None
+    spk_root: Path,
+    singer_root: Path,
+    *,
+    pitch_root: Path | None = None,
+    waves_root: Path | None = None,
 ) -> list[str]:
     """Mean d-vector and profile of every singer folder under `spk_root`; files whose content is
     unchanged are not rewritten. Returns the singers written."""
     from speaker import build_profile, profile_path, singer_mean
 
     written = []
-    for folder in sorted(p for p in Path(spk_root).iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for folder in sorted(
+        p for p in Path(spk_root).iterdir() if p.is_dir() and not p.name.startswith(".")
+    ):
         files = sorted(f for f in folder.glob("*.spk.npy") if not f.name.startswith("."))
         if not files:
             continue
@@ -92,7 +111,11 @@ def write_singer_means(
                     seconds += sf.info(str(wav)).duration
         pitches = []
         if pitch_root is not None:
-            pitches = [np.load(p) for n in names if (p := Path(pitch_root) / folder.name / f"{n}.pit.npy").is_file()]
+            pitches = [
+                np.load(p)
+                for n in names
+                if (p := Path(pitch_root) / folder.name / f"{n}.pit.npy").is_file()
+            ]
         profile = build_profile(len(files), seconds, pitches)
         out = Path(singer_root) / f"{folder.name}.spk.npy"
         if not (out.is_file() and np.array_equal(np.load(out), mean)):
@@ -111,7 +134,9 @@ def _profile_text(profile) -> str:
     return json.dumps(dataclasses.asdict(profile), indent=2, sort_keys=True) + "\n"
 
 
-def write_embedding(wave: Path, out: Path, *, encoder: str, model_dir: Path | None = None, device: str = "cpu") -> np.ndarray:
+def write_embedding(
+    wave: Path, out: Path, *, encoder: str, model_dir: Path | None = None, device: str = "cpu"
+) -> np.ndarray:
     """Single-file mode: the d-vector of `wave` saved to `out`."""
     task = SpeakerTask(out.parent, encoder, model_dir, device)
     task.setup()

@@ -33,13 +33,26 @@ def resample(
     from prepare.resample import INPUT_SUFFIXES, ResampleSettings, ResampleTask
 
     if outputs is None:
-        outputs = {16000: DEFAULT_DATA / Feature.WAVES_16K.value, 32000: DEFAULT_DATA / Feature.WAVES_32K.value}
+        outputs = {
+            16000: DEFAULT_DATA / Feature.WAVES_16K.value,
+            32000: DEFAULT_DATA / Feature.WAVES_32K.value,
+        }
     settings = ResampleSettings(outputs=dict(outputs), loudness=loudness, max_seconds=max_seconds)
     sources, problems = discover(raw, INPUT_SUFFIXES)
     for rate, folder in outputs.items():
-        record = meta.describe(f"waves-{rate // 1000}k", "resample", {**settings.describe(), "sr": rate})
+        record = meta.describe(
+            f"waves-{rate // 1000}k", "resample", {**settings.describe(), "sr": rate}
+        )
         meta.claim_folder(folder, record, force, "gvc resample")
-    return run_task(ResampleTask(settings), sources, problems, jobs=jobs, force=force, shard=shard, console=console)
+    return run_task(
+        ResampleTask(settings),
+        sources,
+        problems,
+        jobs=jobs,
+        force=force,
+        shard=shard,
+        console=console,
+    )
 
 
 def extract_mel(
@@ -55,8 +68,12 @@ def extract_mel(
     from prepare.mel import MelTask, mel_settings
 
     sources, problems = discover(waves, WAV_ONLY)
-    meta.claim_folder(out, meta.describe("mel", "log-mel", mel_settings()), force, "gvc extract-mel")
-    return run_task(MelTask(out), sources, problems, jobs=jobs, force=force, shard=shard, console=console)
+    meta.claim_folder(
+        out, meta.describe("mel", "log-mel", mel_settings()), force, "gvc extract-mel"
+    )
+    return run_task(
+        MelTask(out), sources, problems, jobs=jobs, force=force, shard=shard, console=console
+    )
 
 
 def extract_f0(
@@ -80,7 +97,9 @@ def extract_f0(
 
     extractor = make_extractor(method, device=device, precision=precision)
     sources, problems = discover(waves, WAV_ONLY)
-    meta.claim_folder(out, meta.describe("pitch", extractor.name, extractor.settings()), force, "gvc extract-f0")
+    meta.claim_folder(
+        out, meta.describe("pitch", extractor.name, extractor.settings()), force, "gvc extract-f0"
+    )
     on_gpu = device.startswith("cuda") and extractor.name.startswith("crepe")
     task = F0Task(out, extractor, in_process_batch=8 if on_gpu else 0)
     return run_task(task, sources, problems, jobs=jobs, force=force, shard=shard, console=console)
@@ -112,7 +131,12 @@ def extract_hubert(
         from hubert.checkpoint import load_net
 
         load_net(model)  # raises the CheckpointError with the download hint
-    meta.claim_folder(out, meta.describe("hubert", "hubert-soft", hubert_settings(model)), force, "gvc extract-hubert")
+    meta.claim_folder(
+        out,
+        meta.describe("hubert", "hubert-soft", hubert_settings(model)),
+        force,
+        "gvc extract-hubert",
+    )
     task = HubertTask(out, model, device, precision, batch_files)
     return run_task(task, sources, problems, force=force, shard=shard, console=console)
 
@@ -150,5 +174,10 @@ def extract_speaker(
     report = run_task(task, sources, problems, jobs=jobs, force=force, shard=shard, console=console)
     if shard.count == 1 and Path(out).is_dir():
         meta.claim_folder(singer_out, {**record, "feature": "singer"}, force, "gvc extract-speaker")
-        write_singer_means(out, singer_out, pitch_root=pitch if pitch and Path(pitch).is_dir() else None, waves_root=waves)
+        write_singer_means(
+            out,
+            singer_out,
+            pitch_root=pitch if pitch and Path(pitch).is_dir() else None,
+            waves_root=waves,
+        )
     return report

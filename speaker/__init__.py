@@ -57,7 +57,6 @@ def load_speaker_encoder(
     kind: str = "lstm",
     model_dir: Path | str | None = None,
     runtime: Runtime | None = None,
-    trust_pickle: bool = False,
 ) -> SpeakerEncoder:
     """Build a speaker encoder by name.
 
@@ -67,8 +66,6 @@ def load_speaker_encoder(
             (default `speaker_pretrain/`); for `resemblyzer`, an optional folder holding a
             replacement `pretrained.pt` (default: the one inside the package).
         runtime: device to run on (CPU when None); speaker encoders always compute in fp32.
-        trust_pickle: `lstm` only; allow a full unpickle of a checkpoint that stores pickled
-            Python objects (never done without this flag).
 
     Raises:
         ConfigError: unknown `kind`.
@@ -78,7 +75,6 @@ def load_speaker_encoder(
         return LstmSpeakerEncoder.from_folder(
             DEFAULT_DIR if model_dir is None else model_dir,
             runtime=runtime,
-            trust_pickle=trust_pickle,
         )
     if kind == "resemblyzer":
         weights = None if model_dir is None else Path(model_dir) / "pretrained.pt"

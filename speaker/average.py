@@ -146,7 +146,8 @@ class SingerProfile:
         names = {f.name for f in dataclasses.fields(cls)}
         if not isinstance(data, dict) or set(data) - names or (names - {"format"}) - set(data):
             raise DataLayoutError(
-                f"{path}: singer profile fields {sorted(data) if isinstance(data, dict) else data!r} "
+                f"{path}: singer profile fields "
+                f"{sorted(data) if isinstance(data, dict) else data!r} "
                 f"do not match {sorted(names)}; rebuild it with the speaker extraction step"
             )
         if int(data.get("format", PROFILE_FORMAT)) > PROFILE_FORMAT:

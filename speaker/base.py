@@ -43,7 +43,8 @@ def as_mono_float32(wav: Any) -> np.ndarray:
         x = x[0]
     if x.ndim != 1:
         raise AudioError(
-            f"speaker encoder expects one mono channel [L], got an array of shape {tuple(x.shape)}; "
+            f"speaker encoder expects one mono channel [L], got an array of shape "
+            f"{tuple(x.shape)}; "
             "mix down to mono first"
         )
     if x.size == 0:

@@ -1,13 +1,18 @@
-"""Files of the LSTM speaker encoder: `config.json` (JSON with `//` comments) and `best_model.pth.tar`.
+"""Files of the LSTM speaker encoder: `config.json` (JSON with `//` comments) and
+`best_model.pth.tar`.
 
 Grad-SVC keeps both in `speaker_pretrain/`: `config.json` is committed to the repository and the
 checkpoint (mueller91's Mozilla TTS speaker encoder, `{"model": state_dict, ...}`) is downloaded
-by hand. Loading is strict and safe by default (`weights_only=True`); a checkpoint that carries
-pickled Python objects besides tensors is only opened with an explicit `trust_pickle=True`.
+by hand. Loading is strict and never runs code from the file: torch's tensors-only loader first,
+then, for a checkpoint that also pickles numpy values or objects of a package that is not
+installed (training-time extras of Mozilla TTS), an allow-list unpickler that resolves no global
+beyond tensor rebuilds, numpy arrays and scalars and plain containers.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import logging
 import pickle
@@ -43,9 +48,25 @@ _PICKLED_OBJECT_MARKERS = (
     "reduce for unrecognized function",
 )
 
+# Every global the allow-list unpickler resolves, as "module.name". torch.load turns storages into
+# tensors itself (persistent ids); what remains are these rebuild functions, numpy's array and
+# scalar reconstruction (module `numpy.core` before numpy 2, `numpy._core` since), the codec
+# protocol 2 uses for bytes, and plain containers.
+_ALLOWED_GLOBALS = frozenset({
+    "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2",
+    "torch._utils._rebuild_tensor_v3", "torch._utils._rebuild_parameter",
+    "torch._utils._rebuild_parameter_with_state", "torch.Size",
+    "collections.OrderedDict", "builtins.set", "builtins.frozenset", "builtins.complex",
+    "builtins.bytearray", "_codecs.encode",
+    "numpy.ndarray", "numpy.dtype",
+    "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct",
+    "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar",
+})
+
 
 def _reason(exc: BaseException) -> str:
-    """The informative line of a torch.load error (skipping torch's generic weights-only preamble)."""
+    """The informative line of a torch.load error (skipping torch's generic weights-only
+    preamble)."""
     text = str(exc)
     marker = "WeightsUnpickler error:"
     if marker in text:
@@ -55,7 +76,8 @@ def _reason(exc: BaseException) -> str:
 
 
 def missing_files_error(folder: Path, missing: list[Path]) -> CheckpointError:
-    """The one-line error for absent speaker-encoder files (names the expected layout and source)."""
+    """The one-line error for absent speaker-encoder files (names the expected layout and
+    source)."""
     names = ", ".join(str(p) for p in missing)
     return CheckpointError(
         f"speaker encoder files not found: {names}. Expected speaker_pretrain/{CHECKPOINT_NAME} "
@@ -168,10 +190,11 @@ def dims_from_config(config: Mapping[str, Any], path: Path | str = CONFIG_NAME) 
 
 
 def _placeholder(module: str, name: str) -> type:
-    """A stand-in class for a pickled object whose module is not installed (e.g. mozilla_voice_tts).
+    """An inert stand-in for a pickled object whose package is not installed (mozilla_voice_tts).
 
-    It is a dict (Mozilla's `AttrDict` config objects are dict subclasses) that also accepts
-    constructor arguments, list-style appends and a pickled `__dict__` state, and keeps them all.
+    It is a dict (Mozilla's `AttrDict` config objects are dict subclasses) that stores whatever
+    the pickle passes it (constructor arguments, appended items, `__dict__` state) and does nothing
+    else, so a "call" of it from the pickle runs no code.
     """
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -191,34 +214,50 @@ def _placeholder(module: str, name: str) -> type:
     return type(name, (dict,), {**attrs, "__module__": module})
 
 
-class _LenientUnpickler(pickle.Unpickler):
+class ForeignGlobal(pickle.UnpicklingError):
+    """The pickle names a global outside the allow-list that is installed here (and so could
+    run)."""
+
+
+def _resolve(module: str, name: str) -> Any:
+    """An allow-listed global (numpy 2 answers the old `numpy.core` path too)."""
+    obj: Any = importlib.import_module(module)
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+class _AllowListUnpickler(pickle.Unpickler):
+    """Resolves only `_ALLOWED_GLOBALS` and torch dtypes; a global of a package that is not
+    installed becomes an inert stand-in; any other global is refused before it is looked up."""
+
     def find_class(self, module: str, name: str) -> Any:
-        try:
-            return super().find_class(module, name)
-        except (ImportError, AttributeError):
-            logger.warning(
-                "checkpoint references %s.%s, which is not installed; kept as a stub", module, name
-            )
+        if f"{module}.{name}" in _ALLOWED_GLOBALS:
+            return _resolve(module, name)
+        if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
+            return getattr(torch, name)
+        # Only the top-level name is searched: a dotted find_spec would import the parent package.
+        if importlib.util.find_spec(module.partition(".")[0]) is None:
+            logger.warning("checkpoint references %s.%s (not installed); kept as an inert stub",
+                           module, name)
             return _placeholder(module, name)
+        raise ForeignGlobal(f"{module}.{name}")
 
 
-def _lenient_pickle_module() -> types.ModuleType:
-    mod = types.ModuleType("gvc_lenient_pickle")
-    mod.Unpickler = _LenientUnpickler  # type: ignore[attr-defined]
-    mod.load = pickle.load  # type: ignore[attr-defined]
+def _allow_list_pickle_module() -> types.ModuleType:
+    """A `pickle_module` for `torch.load` whose loads all go through `_AllowListUnpickler`."""
+    mod = types.ModuleType("gvc_allow_list_pickle")
+    mod.Unpickler = _AllowListUnpickler  # type: ignore[attr-defined]
+    mod.load = lambda f, **kw: _AllowListUnpickler(f, **kw).load()  # type: ignore[attr-defined]
     return mod
 
 
-def load_checkpoint_state(path: Path, trust_pickle: bool = False) -> dict[str, torch.Tensor]:
-    """The `model` state dict of a speaker-encoder checkpoint, on the CPU.
-
-    Args:
-        path: `best_model.pth.tar`.
-        trust_pickle: allow a full (code-executing) unpickle when the safe tensors-only load
-            fails because the file also stores pickled Python objects. Never done implicitly.
+def load_checkpoint_state(path: Path) -> dict[str, torch.Tensor]:
+    """The `model` state dict of a speaker-encoder checkpoint, on the CPU; runs no code from it.
 
     Raises:
-        CheckpointError: unreadable file, pickled objects without `trust_pickle`, no `model` key.
+        CheckpointError: unreadable file, a pickled global outside the allow-list (named in the
+            message), no `model` key, non-tensor weights.
     """
     path = Path(path)
     try:
@@ -228,21 +267,7 @@ def load_checkpoint_state(path: Path, trust_pickle: bool = False) -> dict[str, t
             raise CheckpointError(
                 f"{path}: not a readable PyTorch checkpoint ({_reason(exc)})"
             ) from exc
-        if not trust_pickle:
-            raise CheckpointError(
-                f"{path}: stores pickled Python objects besides tensors, so it can only be opened "
-                "with a full unpickle, which runs code from the file; if you trust where it came "
-                "from, pass trust_pickle=True (CLI: --trust-pickle)"
-            ) from exc
-        logger.warning("%s: full unpickle requested with trust_pickle=True", path)
-        try:
-            ckpt = torch.load(
-                path, map_location="cpu", weights_only=False, pickle_module=_lenient_pickle_module()
-            )
-        except Exception as exc2:  # any failure of a foreign pickle is a bad checkpoint
-            raise CheckpointError(
-                f"{path}: full unpickle failed ({type(exc2).__name__}: {exc2})"
-            ) from exc2
+        ckpt = _load_allow_listed(path)
     except (RuntimeError, OSError, EOFError, ValueError) as exc:
         raise CheckpointError(
             f"{path}: not a readable PyTorch checkpoint ({_reason(exc)})"
@@ -261,6 +286,23 @@ def load_checkpoint_state(path: Path, trust_pickle: bool = False) -> dict[str, t
     return state
 
 
+def _load_allow_listed(path: Path) -> Any:
+    """`torch.load` through the allow-list unpickler (numpy values, stubs for absent packages)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False,
+                          pickle_module=_allow_list_pickle_module())
+    except ForeignGlobal as exc:
+        raise CheckpointError(
+            f"{path}: refers to {exc}, which a speaker checkpoint never needs; refused without "
+            "running it (only tensors, numpy arrays and plain containers are loaded). Use the "
+            "published best_model.pth.tar"
+        ) from exc
+    except Exception as exc:  # any other failure of a foreign pickle is a bad checkpoint
+        raise CheckpointError(
+            f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
 def load_net_strict(net: torch.nn.Module, state: Mapping[str, torch.Tensor], path: Path) -> None:
     """Copy `state` into `net`; any missing, unexpected or mis-shaped key is a `CheckpointError`."""
     expected = net.state_dict()
@@ -269,7 +311,8 @@ def load_net_strict(net: torch.nn.Module, state: Mapping[str, torch.Tensor], pat
     if missing or unexpected:
         raise CheckpointError(
             f"{path}: keys do not match the LSTM speaker encoder (missing: {missing[:4]}, "
-            f"unexpected: {unexpected[:4]}); use the mueller91 best_model.pth.tar with its config.json"
+            f"unexpected: {unexpected[:4]}); use the mueller91 best_model.pth.tar with its "
+            f"config.json"
         )
     for key, ref in expected.items():
         if tuple(state[key].shape) != tuple(ref.shape):

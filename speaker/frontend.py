@@ -70,7 +70,8 @@ class FrontendConfig:
 
     @classmethod
     def from_audio_section(cls, audio: dict[str, Any]) -> FrontendConfig:
-        """Build from the `audio` dict of `config.json`; unrelated keys (griffin_lim...) are ignored.
+        """Build from the `audio` dict of `config.json`; unrelated keys (griffin_lim...) are
+        ignored.
 
         `do_trim_silence` stays True whatever the file says, as in Grad-SVC.
 
@@ -112,11 +113,6 @@ class FrontendConfig:
                 "interface takes 16 kHz audio (use the published config.json)"
             )
         return cfg
-
-    @property
-    def frames_per_second(self) -> float:
-        """Mel frame rate in Hz (62.5 for hop 256 at 16 kHz)."""
-        return self.sample_rate / self.hop_length
 
 
 @functools.lru_cache(maxsize=8)

@@ -88,15 +88,12 @@ class LstmSpeakerEncoder(SpeakerEncoder):
         cls,
         model_dir: Path | str = DEFAULT_DIR,
         runtime: Runtime | None = None,
-        trust_pickle: bool = False,
     ) -> LstmSpeakerEncoder:
         """Load `model_dir/config.json` and `model_dir/best_model.pth.tar` (Grad-SVC's layout).
 
         Args:
             model_dir: folder holding both files (Grad-SVC: `speaker_pretrain/`).
             runtime: device to run on (CPU when None).
-            trust_pickle: allow a full unpickle of a checkpoint that stores Python objects
-                besides tensors (see `speaker.checkpoint.load_checkpoint_state`).
 
         Raises:
             CheckpointError: a file is missing, unreadable, or does not match the config.
@@ -116,7 +113,7 @@ class LstmSpeakerEncoder(SpeakerEncoder):
                 f"({dims.input_dim})"
             )
         net = LSTMSpeakerNet(dims)
-        load_net_strict(net, load_checkpoint_state(ckpt_path, trust_pickle=trust_pickle), ckpt_path)
+        load_net_strict(net, load_checkpoint_state(ckpt_path), ckpt_path)
         source = {
             "checkpoint": CHECKPOINT_NAME,
             "weights_sha256": _sha256_prefix(ckpt_path),

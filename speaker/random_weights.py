@@ -49,7 +49,8 @@ def _config_text(dims: LstmDims, description: str) -> str:
         "trim_db": 60
     }},
     "loss": "angleproto",
-    // network sizes (read by gvc; Grad-SVC reads 'model_params' and falls back to the same defaults)
+    // network sizes (read by gvc; Grad-SVC reads 'model_params' and falls back to the same
+    // defaults)
     "model": {{
         "input_dim": {dims.input_dim},
         "proj_dim": {dims.proj_dim},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,12 +11,23 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = PROJECT_ROOT.parent / "shared" / "fixtures"
 
 
+def running_in_ci() -> bool:
+    """Whether a CI service runs the suite (they set CI=true; GitHub, GitLab and others)."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    """`../shared/fixtures` next to the project; tests that need it skip when it is absent."""
+    """`../shared/fixtures` next to the project.
+
+    Tests that need it skip when it is absent on a developer machine; under CI (where the fixtures
+    are always checked out beside the clone) their absence fails the parity tests instead of
+    silently skipping them.
+    """
     if not SHARED_FIXTURES.is_dir():
-        pytest.skip(
-            f"reference fixtures not found at {SHARED_FIXTURES} "
-            "(they live beside the repository, not inside it)"
-        )
+        where = (f"reference fixtures not found at {SHARED_FIXTURES} "
+                 "(they live beside the repository, not inside it)")
+        if running_in_ci():
+            pytest.fail(f"{where}; CI=true, so the parity tests may not be skipped", pytrace=False)
+        pytest.skip(where)
     return SHARED_FIXTURES

@@ -15,7 +15,12 @@ def run_gvc(*args: str, cwd: Path, timeout: float = 300) -> subprocess.Completed
     """Run `python -m gvc ARGS` in `cwd` with output captured (stdout is not a terminal)."""
     env = {**os.environ, "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-m", "gvc", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+        [sys.executable, "-m", "gvc", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
     )
 
 
@@ -32,7 +37,9 @@ def write(path: Path, audio: np.ndarray, sr: int, subtype: str = "PCM_16") -> Pa
     return path
 
 
-def harmonic(seconds: float, sr: int, hz: float = 220.0, amp: float = 0.5, partials: int = 8) -> np.ndarray:
+def harmonic(
+    seconds: float, sr: int, hz: float = 220.0, amp: float = 0.5, partials: int = 8
+) -> np.ndarray:
     """A steady harmonic tone (1/k amplitudes) [L] float32: what every F0 method can track."""
     t = np.arange(int(seconds * sr)) / sr
     x = sum(np.sin(2 * np.pi * hz * k * t) / k for k in range(1, partials + 1))

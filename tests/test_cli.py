@@ -8,12 +8,13 @@ import sys
 import numpy as np
 import torch
 
-from gvc.synth import write_corpus
+from gvc.synthetic_singing import write_corpus
 from tests.helpers import run_gvc, tone, write
 
 
 def test_help_is_fast_and_light():
-    code = "import sys; sys.argv=['gvc','--help']\nfrom gvc.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass\nprint('TORCH', 'torch' in sys.modules)"
+    code = ("import sys; sys.argv=['gvc','--help']\nfrom gvc.cli import main\ntry:\n"
+            "    main()\nexcept SystemExit:\n    pass\nprint('TORCH', 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "resample" in out.stdout and "extract-f0" in out.stdout
     assert "TORCH False" in out.stdout
@@ -37,11 +38,16 @@ def test_defaults_shown_in_help(tmp_path):
 def test_gradsvc_flags_and_exit_codes(tmp_path):
     write_corpus(tmp_path / "data_raw", singers=1, utterances=2, seconds=1.0)
     (tmp_path / "data_raw" / "singer00" / "broken.wav").write_text("not audio")
-    r = run_gvc("resample", "-w", "./data_raw", "-o", "./data_gvc/waves-16k", "-s", "16000", cwd=tmp_path)
+    r = run_gvc(
+        "resample", "-w", "./data_raw", "-o", "./data_gvc/waves-16k", "-s", "16000", cwd=tmp_path
+    )
     assert r.returncode == 1, r.stdout + r.stderr
     assert "broken.wav" in r.stdout and "cannot be decoded" in r.stdout
     assert "INFO" in r.stdout  # plain log lines, not a live bar, when stdout is not a terminal
-    assert sorted(p.name for p in (tmp_path / "data_gvc/waves-16k/singer00").glob("*.wav")) == ["utt00.wav", "utt01.wav"]
+    assert sorted(p.name for p in (tmp_path / "data_gvc/waves-16k/singer00").glob("*.wav")) == [
+        "utt00.wav",
+        "utt01.wav",
+    ]
     assert not (tmp_path / "data_gvc" / "waves-32k").exists()
     r = run_gvc("extract-f0", "-w", "data_gvc/waves-16k", "-p", "data_gvc/pitch", cwd=tmp_path)
     assert r.returncode == 0 and len(list((tmp_path / "data_gvc/pitch").rglob("*.pit.npy"))) == 2
@@ -55,7 +61,9 @@ def test_gradsvc_flags_and_exit_codes(tmp_path):
 
 def test_single_file_modes(tmp_path):
     write(tmp_path / "test.wav", tone(1.0, 44100, 330.0), 44100)
-    r = run_gvc("extract-f0", "--wave", "test.wav", "--csv", "test.csv", "--npy", "test.npy", cwd=tmp_path)
+    r = run_gvc(
+        "extract-f0", "--wave", "test.wav", "--csv", "test.csv", "--npy", "test.npy", cwd=tmp_path
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     f0 = np.load(tmp_path / "test.npy")
     assert len((tmp_path / "test.csv").read_text().splitlines()) == len(f0)

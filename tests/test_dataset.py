@@ -30,7 +30,9 @@ def fake_tree(root, singers=3, utts=5, seconds=3.0) -> DataTree:
             tree.path(Feature.WAVES_16K, utt).write_bytes(b"")
             torch.save(torch.randn(100, t), tree.path(Feature.MEL, utt))
             np.save(tree.path(Feature.PITCH, utt), np.abs(rng.normal(200, 20, t + 3)))
-            np.save(tree.path(Feature.HUBERT, utt), rng.normal(size=(t // 2, 256)).astype(np.float32))
+            np.save(
+                tree.path(Feature.HUBERT, utt), rng.normal(size=(t // 2, 256)).astype(np.float32)
+            )
             np.save(tree.path(Feature.SPEAKER, utt), rng.normal(size=256).astype(np.float32))
     return tree
 
@@ -49,7 +51,12 @@ def test_index_format_and_split(tmp_path):
     rows = parse_like_gradsvc(res.train_path) + parse_like_gradsvc(res.valid_path)
     assert len(rows) == 15 and all(len(r) == 4 for r in rows)
     for mel, vec, pit, spk in rows:
-        assert mel.endswith(".mel.pt") and vec.endswith(".vec.npy") and pit.endswith(".pit.npy") and spk.endswith(".spk.npy")
+        assert (
+            mel.endswith(".mel.pt")
+            and vec.endswith(".vec.npy")
+            and pit.endswith(".pit.npy")
+            and spk.endswith(".spk.npy")
+        )
         assert all(Path(p).is_file() for p in (mel, vec, pit, spk))
     assert len(read_index(res.valid_path)) == 4
     again = build_index(tree, tmp_path / "files2", valid_count=4, seed=1)
@@ -86,9 +93,14 @@ def test_check_finds_each_seeded_problem(tmp_path):
     torch.save(torch.randn(100, 150), tree.path(Feature.MEL, u[3]))  # too short (and lengths)
     np.save(tree.path(Feature.PITCH, u[3]), np.ones(153))
     np.save(tree.path(Feature.HUBERT, u[3]), np.zeros((75, 256), np.float32))
-    for folder, extractor in ((tree.folder(Feature.SPEAKER), "lstm"), (tree.singer_folder, "resemblyzer")):
+    for folder, extractor in (
+        (tree.folder(Feature.SPEAKER), "lstm"),
+        (tree.singer_folder, "resemblyzer"),
+    ):
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / META_NAME).write_text(json.dumps({"feature": "speaker", "extractor": extractor, "settings": {}}))
+        (folder / META_NAME).write_text(
+            json.dumps({"feature": "speaker", "extractor": extractor, "settings": {}})
+        )
     res = check_tree(tree)
     text = [(p.where, p.what, p.blocking) for p in res.problems]
     assert not res.ok

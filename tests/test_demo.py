@@ -1,4 +1,5 @@
-"""The quickstart demo end to end, shrunk: corpus, every prepare step, training, export, conversion."""
+"""The quickstart demo end to end, shrunk: corpus, every prepare step, training, export,
+conversion."""
 
 from __future__ import annotations
 

@@ -46,7 +46,11 @@ def test_export_loads_without_config_and_gives_identical_outputs(trained, tmp_pa
     res = export_checkpoint(trained, tmp_path / "gvc.pth")
     model, cfg, meta = load_exported(res.path)
     assert meta["format_version"] == FORMAT_VERSION and meta["kind"] == "model"
-    assert (meta["architecture"], meta["decoder"], meta["dtype"]) == ("grad-svc-v2", "score", "float32")
+    assert (meta["architecture"], meta["decoder"], meta["dtype"]) == (
+        "grad-svc-v2",
+        "score",
+        "float32",
+    )
     feats = meta["features"]
     assert feats["pitch"]["extractor"] == "praat" and feats["content"]["extractor"] == "hubert-soft"
     assert feats["speaker"]["extractor"] == "lstm" and feats["mel"]["hop_length"] == 320
@@ -84,7 +88,9 @@ def test_import_gradsvc_fixture_loads_strictly(fixtures_dir, tmp_path):
     res = import_gradsvc(src / "gvc.pth", str(src / "config.yaml"), tmp_path / "gvc.pth")
     model, cfg, meta = load_exported(res.path)
     assert meta["source"]["kind"] == "grad-svc" and meta["source"]["preset"].endswith("config.yaml")
-    assert meta["architecture"] == "grad-svc-v2" and meta["features"]["pitch"]["extractor"] == "praat"
+    assert (
+        meta["architecture"] == "grad-svc-v2" and meta["features"]["pitch"]["extractor"] == "praat"
+    )
     original = torch.load(src / "gvc.pth", weights_only=True)["model"]
     state = model.state_dict()
     assert set(state) == set(original)
@@ -98,7 +104,9 @@ def test_import_gradsvc_fixture_loads_strictly(fixtures_dir, tmp_path):
 
 def test_original_file_without_metadata_is_refused_with_the_import_command(fixtures_dir):
     path = fixtures_dir / "gradsvc_v2_small" / "gvc.pth"
-    with pytest.raises(CheckpointError, match=r"no gvc metadata.*gvc export --from-grad-svc .*--preset"):
+    with pytest.raises(
+        CheckpointError, match=r"no gvc metadata.*gvc export --from-grad-svc .*--preset"
+    ):
         load_exported(path)
 
 
@@ -108,7 +116,10 @@ def test_strict_load_errors(trained, fixtures_dir, tmp_path):
     del raw["model"]["encoder.proj_m.bias"]
     raw["model"]["extra.weight"] = torch.zeros(1)
     torch.save(raw, tmp_path / "broken.pth")
-    with pytest.raises(CheckpointError, match=r"broken\.pth .*missing: encoder\.proj_m\.bias.*unexpected: extra\.weight"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"broken\.pth .*missing: encoder\.proj_m\.bias.*unexpected: extra\.weight",
+    ):
         load_exported(tmp_path / "broken.pth")
     with pytest.raises(CheckpointError, match=r"shape mismatches.*\[--preset tiny\]"):
         import_gradsvc(fixtures_dir / "gradsvc_v2_small" / "gvc.pth", "tiny", tmp_path / "x.pth")
@@ -140,7 +151,9 @@ def test_cli_export_and_import(trained, fixtures_dir, tmp_path):
     assert out.exit_code == 0, out.output
     assert "grad-svc-v2" in out.output and "float16" in out.output
     src = fixtures_dir / "gradsvc_v2_small" / "gvc.pth"
-    out = runner.invoke(app, ["export", "--from-grad-svc", str(src), "--out", str(tmp_path / "b.pth")])
+    out = runner.invoke(
+        app, ["export", "--from-grad-svc", str(src), "--out", str(tmp_path / "b.pth")]
+    )
     assert isinstance(out.exception, ConfigError) and "--preset" in str(out.exception)
     out = runner.invoke(app, ["export", "--from-grad-svc", str(src), "--preset",
                               str(fixtures_dir / "gradsvc_v2_small" / "config.yaml"),

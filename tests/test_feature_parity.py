@@ -15,7 +15,9 @@ def test_resampled_waves_match(fixtures_dir):
     src = fixtures_dir / "features_small" / "input.wav"
     for sr in (16000, 32000):
         ours = to_int16_peak(load_audio(src, sr))
-        ref, ref_sr = sf.read(fixtures_dir / "features_small" / f"waves-{sr // 1000}k.wav", dtype="int16")
+        ref, ref_sr = sf.read(
+            fixtures_dir / "features_small" / f"waves-{sr // 1000}k.wav", dtype="int16"
+        )
         assert ref_sr == sr and ours.shape == ref.shape
         assert np.abs(ours.astype(np.int32) - ref).max() <= 2
 

@@ -152,7 +152,8 @@ def test_solver_nfe_per_step_is_what_the_solver_calls():
 def test_grids_and_shallow_start():
     assert flow_grid(4) == [0.0, 0.25, 0.5, 0.75, 1.0]
     sway = flow_grid(4, "sway", sway=-1.0)
-    assert sway[0] == 0.0 and sway[-1] == 1.0 and all(a < b for a, b in zip(sway, sway[1:], strict=False))
+    assert sway[0] == 0.0 and sway[-1] == 1.0
+    assert all(a < b for a, b in zip(sway, sway[1:], strict=False))
     assert sway[1] < 0.25  # s < 0 puts steps near the noise end
     assert flow_grid(2, t_start=0.5) == [0.5, 0.75, 1.0]
     # a zero field from t_start returns the starting point of the path, (1 - t0) z + t0 mu
@@ -287,7 +288,7 @@ def test_families_and_samplers_are_registered():
     assert {"score", "flow"} <= set(decoder_names())
     assert sampler_names("flow") == ["euler", "midpoint", "heun", "rk4"]
     assert decoder_family("flow").default_sampler == "euler"
-    with pytest.raises(ConfigError, match="euler.* exists for the (score, flow|flow, score) decoders"):
+    with pytest.raises(ConfigError, match="euler.* exists for the .*score.* decoders"):
         get_sampler("euler")
     with pytest.raises(ConfigError, match="unknown sampler 'ml' for the 'flow' decoder"):
         get_sampler("ml", "flow")
@@ -383,4 +384,5 @@ def test_infer_cli_refuses_cfg_on_a_score_model_with_exit_2(tmp_path):
     assert "without condition dropout" in res.stdout + res.stderr
     assert not (tmp_path / "a.gvc.wav").exists()
     listing = CliRunner().invoke(app, ["infer", "--list-samplers"])
-    assert listing.exit_code == 0 and "midpoint" in listing.output and "dpm-solver-2" in listing.output
+    assert listing.exit_code == 0
+    assert "midpoint" in listing.output and "dpm-solver-2" in listing.output

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gvc.errors import AudioError, CheckpointError, ConfigError
-from gvc.synth import sing, singer_voice
+from gvc.synthetic_singing import sing, singer_voice
 from hubert import (
     ContentEncoder,
     HubertSoft,
@@ -71,7 +71,7 @@ def test_fixture_parity_windowed_and_single_pass(case: dict, encoder: HubertSoft
 
 
 def test_published_layout_size() -> None:
-    """12 layers give bshall's 166 tensors and 94,594,176 values (reference §2.1)."""
+    """12 layers give the 166 tensors, 94,594,176 values of `hubert-soft-0d54a1f4.pt`."""
     shapes = expected_bshall_shapes(HubertSoftNet(12))
     shapes["masked_spec_embed"] = torch.Size([768])
     shapes["label_embedding.weight"] = torch.Size([100, 256])

@@ -34,7 +34,7 @@ from gvc.inference import (
 from gvc.inference.chunks import Crossfader, cut_scores
 from gvc.inference.features import align, read_pitch
 from gvc.inference.synthesis import run_acoustic
-from gvc.synth import sing, singer_voice
+from gvc.synthetic_singing import sing, singer_voice
 from speaker import SingerProfile
 
 SECONDS = 2.5
@@ -199,7 +199,9 @@ def test_noise_field_depends_on_absolute_frame_only():
     assert not torch.equal(field.window(2, 20, 30), whole[..., 27:57])
     draw = field.noise_fn(20)
     x = torch.zeros(1, 100, 30)
-    assert torch.equal(draw(x), field.window(0, 20, 30)) and torch.equal(draw(x), field.window(1, 20, 30))
+    assert torch.equal(draw(x), field.window(0, 20, 30)) and torch.equal(
+        draw(x), field.window(1, 20, 30)
+    )
 
 
 class _LocalModel:

@@ -17,7 +17,8 @@ def test_pitch_package_is_ours():
 
 
 def test_frame_count_matches_gradsvc():
-    # 2.5 / 3.0 / 10.0 s -> 253 / 303 / 1003 frames (reference §1.3)
+    # 2.5 / 3.0 / 10.0 s -> 253 / 303 / 1003 frames (Grad-SVC `prepare/preprocess_f0.py`:
+    # 10 ms Praat frames plus 6 pad frames per side)
     assert [frame_count(int(s * 16000)) for s in (2.5, 3.0, 10.0)] == [253, 303, 1003]
     assert frame_count(100) == 12
 

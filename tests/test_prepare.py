@@ -16,7 +16,7 @@ import soundfile as sf
 import torch
 
 from gvc.errors import DataLayoutError, FeatureMismatch
-from gvc.synth import sing, singer_voice, write_corpus
+from gvc.synthetic_singing import sing, singer_voice, write_corpus
 from prepare import steps
 from prepare.discover import Shard, discover
 from tests.helpers import run_gvc, tone, write
@@ -29,7 +29,11 @@ def corpus(tmp_path):
 
 
 def outputs(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(".")}
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.name.startswith(".")
+    }
 
 
 def test_synth_is_deterministic():
@@ -176,7 +180,9 @@ def test_bad_inputs_fail_alone(tmp_path):
     # the truncated file either decodes what is there or fails clearly; never a crash
     assert "truncated.wav" in failed or (out / "alice" / "truncated.wav").is_file()
     written = {p.name for p in out.rglob("*.wav")}
-    assert not any(n.startswith(Path(k).stem + ".") for k, ok in expect.items() if not ok for n in written)
+    assert not any(
+        n.startswith(Path(k).stem + ".") for k, ok in expect.items() if not ok for n in written
+    )
     stereo, _ = sf.read(out / "alice" / "stereo.wav")
     assert stereo.ndim == 1
     # downstream steps see only good files; a too-short wave fails mel/f0 with a clear reason
@@ -203,7 +209,13 @@ def test_unreadable_folder_is_reported(tmp_path, monkeypatch):
 
 def test_split_and_loudness(tmp_path):
     voice = singer_voice(0)
-    audio = np.concatenate([sing(voice, 4.0, 16000, seed=1), np.zeros(8000, np.float32), sing(voice, 4.0, 16000, seed=2)])
+    audio = np.concatenate(
+        [
+            sing(voice, 4.0, 16000, seed=1),
+            np.zeros(8000, np.float32),
+            sing(voice, 4.0, 16000, seed=2),
+        ]
+    )
     write(tmp_path / "raw" / "a" / "long.wav", audio, 16000)
     rep = steps.resample(tmp_path / "raw", {16000: tmp_path / "o"}, max_seconds=5.0, loudness=-18.0)
     assert rep.ok
@@ -218,7 +230,9 @@ def test_split_and_loudness(tmp_path):
     assert total >= len(audio) - 16000  # only silent gaps may be dropped
     joined = np.concatenate([sf.read(p)[0] for p in pieces])
     assert abs(pyloudnorm.Meter(16000).integrated_loudness(joined) + 18) < 1.0
-    again = steps.resample(tmp_path / "raw", {16000: tmp_path / "o"}, max_seconds=5.0, loudness=-18.0)
+    again = steps.resample(
+        tmp_path / "raw", {16000: tmp_path / "o"}, max_seconds=5.0, loudness=-18.0
+    )
     assert again.skipped == 1
 
 
@@ -236,8 +250,17 @@ def test_sigkill_leaves_no_partial_files(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     partial = outputs(tmp_path / "killed")
+    # the precondition: the kill interrupted the run (some outputs were still missing)
+    assert 0 < len(partial) < len(outputs(tmp_path / "clean")), sorted(partial)
     for name, blob in partial.items():  # whatever exists is complete
         assert blob == (tmp_path / "clean" / name).read_bytes(), name
+    # a temp file the kill left behind (one made here too, so the sweep is always exercised)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    planted = next((tmp_path / "killed").rglob("*.wav")).parent / f".x.wav.tmp-{int(dead.stdout)}"
+    planted.write_bytes(b"partial")
     rerun = run_gvc("resample", "-w", "raw", "--data", "killed", "-j", "2", cwd=tmp_path)
     assert rerun.returncode == 0
+    assert "left by an interrupted run" in rerun.stdout
     assert outputs(tmp_path / "killed") == outputs(tmp_path / "clean")
+    assert not [p for p in (tmp_path / "killed").rglob(".*") if ".tmp-" in p.name]

@@ -1,4 +1,5 @@
-"""Speaker encoders: fixture parity with Grad-SVC's LSTM encoder, file handling, resemblyzer, averages."""
+"""Speaker encoders: fixture parity with Grad-SVC's LSTM encoder, file handling, resemblyzer,
+averages."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import dataclasses
 import functools
 import hashlib
 import json
+import pickle
 import socket
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +19,7 @@ import soundfile as sf
 import torch
 
 from gvc.errors import AudioError, CheckpointError, ConfigError, DataLayoutError, FeatureMismatch
-from gvc.synth import sing, singer_voice
+from gvc.synthetic_singing import sing, singer_voice
 from speaker import (
     FrontendConfig,
     LstmSpeakerEncoder,
@@ -124,7 +127,8 @@ def test_window_offsets_follow_linspace_truncation():
 
 
 def test_strip_json_comments_leaves_strings_alone():
-    text = '{\n  // a comment\n  "url": "http://x.org/a//b", /* block\n */ "q": "say \\"//hi\\"" // tail\n}'
+    text = ('{\n  // a comment\n  "url": "http://x.org/a//b", /* block\n */ '
+            '"q": "say \\"//hi\\"" // tail\n}')
     data = json.loads(strip_json_comments(text))
     assert data == {"url": "http://x.org/a//b", "q": 'say "//hi"'}
     with pytest.raises(ConfigError, match="unterminated"):
@@ -207,8 +211,10 @@ def test_config_sizes_that_disagree_with_the_checkpoint(tmp_path, small_model_di
         LstmSpeakerEncoder.from_folder(folder)
 
 
-def test_pickled_objects_need_explicit_trust(tmp_path, small_model_dir, small_encoder, monkeypatch):
-    """A Mozilla-era checkpoint also pickles config objects whose module is gone."""
+def test_pickled_objects_of_absent_packages_load_as_inert_stubs(tmp_path, small_model_dir,
+                                                                small_encoder, monkeypatch):
+    """A Mozilla-era checkpoint also pickles config objects whose module is gone, and numpy
+    values (a loss): both load without a flag, through the allow-list unpickler."""
     state = torch.load(
         small_model_dir / "best_model.pth.tar", map_location="cpu", weights_only=True
     )
@@ -220,14 +226,47 @@ def test_pickled_objects_need_explicit_trust(tmp_path, small_model_dir, small_en
     with monkeypatch.context() as m:
         m.setitem(sys.modules, "mozilla_voice_tts_gone", fake)
         torch.save(
-            {"model": state["model"], "config": fake.AttrDict(lr=1e-4)},
+            {"model": state["model"], "config": fake.AttrDict(lr=1e-4),
+             "loss": np.float64(0.25), "curve": np.arange(3, dtype=np.float32)},
             folder / "best_model.pth.tar",
         )
-    with pytest.raises(CheckpointError, match="trust_pickle=True"):
-        LstmSpeakerEncoder.from_folder(folder)
-    enc = LstmSpeakerEncoder.from_folder(folder, trust_pickle=True)
+    with pytest.raises(pickle.UnpicklingError):  # the precondition: not a tensors-only file
+        torch.load(folder / "best_model.pth.tar", weights_only=True)
+    enc = LstmSpeakerEncoder.from_folder(folder)
     x = _voice(2.0)
     np.testing.assert_array_equal(enc.embed(x), small_encoder.embed(x))
+
+
+class _Touch:
+    """Unpickling this calls `pathlib.Path.touch` on `target` (a stand-in for any payload)."""
+
+    def __init__(self, target: Path):
+        self.target = target
+
+    def __reduce__(self):
+        return (Path.touch, (self.target,))
+
+
+@pytest.mark.parametrize("where", ["top", "beside_model"])
+def test_hostile_checkpoint_runs_nothing_and_names_the_file(tmp_path, small_model_dir, where):
+    target = tmp_path / "pwned"
+    # the precondition: a plain unpickle of this payload does create the file
+    pickle.loads(pickle.dumps(_Touch(target)))
+    assert target.exists()
+    target.unlink()
+    state = torch.load(small_model_dir / "best_model.pth.tar", map_location="cpu",
+                       weights_only=True)
+    folder = tmp_path / "evil"
+    folder.mkdir()
+    (folder / "config.json").write_text((small_model_dir / "config.json").read_text())
+    payload = _Touch(target) if where == "top" else {"model": state["model"], "x": _Touch(target)}
+    torch.save(payload, folder / "best_model.pth.tar")
+    with pytest.raises(CheckpointError) as info:
+        LstmSpeakerEncoder.from_folder(folder)
+    assert not target.exists()
+    message = str(info.value)
+    assert str(folder / "best_model.pth.tar") in message and "pathlib" in message, message
+    assert "refused without running it" in message
 
 
 def test_missing_files_message(tmp_path):
@@ -391,12 +430,10 @@ def test_frontend_config_from_audio_section():
         FrontendConfig.from_audio_section({"hop_length": "256"})
 
 
-def test_corrupt_checkpoint_is_not_mistaken_for_a_pickle_needing_trust(tmp_path, small_model_dir):
+def test_corrupt_checkpoint_is_not_mistaken_for_a_pickle_of_objects(tmp_path, small_model_dir):
     folder = tmp_path / "bad"
     folder.mkdir()
     (folder / "config.json").write_text((small_model_dir / "config.json").read_text())
     (folder / "best_model.pth.tar").write_bytes(np.random.default_rng(0).bytes(4096))
-    for trust in (False, True):
-        with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint") as info:
-            LstmSpeakerEncoder.from_folder(folder, trust_pickle=trust)
-        assert "trust_pickle" not in str(info.value)
+    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint"):
+        LstmSpeakerEncoder.from_folder(folder)

@@ -45,11 +45,16 @@ def write_meta(root: Path, pitch: str = "praat", hop: int = 320) -> None:
     from pitch.praat import PraatSettings
     from prepare.mel import mel_settings
 
-    save_json(root / "mel" / ".gvc-feature.json",
-              describe("mel", "log-mel", {**mel_settings(), "hop_length": hop}))
-    save_json(root / "pitch" / ".gvc-feature.json",
-              describe("pitch", pitch, asdict(PraatSettings())))
-    save_json(root / "hubert" / ".gvc-feature.json", describe("hubert", "hubert-soft", {"fp16": True}))
+    save_json(
+        root / "mel" / ".gvc-feature.json",
+        describe("mel", "log-mel", {**mel_settings(), "hop_length": hop}),
+    )
+    save_json(
+        root / "pitch" / ".gvc-feature.json", describe("pitch", pitch, asdict(PraatSettings()))
+    )
+    save_json(
+        root / "hubert" / ".gvc-feature.json", describe("hubert", "hubert-soft", {"fp16": True})
+    )
     save_json(root / "speaker" / ".gvc-feature.json", describe("speaker", "lstm", {"num_eval": 10}))
 
 
@@ -74,9 +79,13 @@ def make_tree(root: Path, singers: int = 3, utts: int = 3, seconds: float = 3.0,
                     rng.standard_normal((t // 2, n_vecs)).astype(np.float32))
             mel = -6 + 2 * np.sin(np.arange(100)[:, None] / 10 + s) \
                 + 0.5 * rng.standard_normal((100, t))
-            torch.save(torch.from_numpy(mel.astype(np.float32)), root / "mel" / sing / f"{name}.mel.pt")
-            np.save(root / "speaker" / sing / f"{name}.spk.npy",
-                    spk + 0.01 * rng.standard_normal(256).astype(np.float32))
+            torch.save(
+                torch.from_numpy(mel.astype(np.float32)), root / "mel" / sing / f"{name}.mel.pt"
+            )
+            np.save(
+                root / "speaker" / sing / f"{name}.spk.npy",
+                spk + 0.01 * rng.standard_normal(256).astype(np.float32),
+            )
     write_meta(root)
     return root
 
@@ -98,7 +107,8 @@ def run_losses(opts: TrainOptions) -> tuple[list, object]:
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
-    """One intra-op thread: on a busy 2-core machine two threads make these small steps 5x slower."""
+    """One intra-op thread: on a busy 2-core machine two threads make these small steps 5x
+    slower."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -117,7 +127,9 @@ def test_resume_equals_uninterrupted_and_phase_switches_after_fast_epochs(tree):
     straight, res = run_losses(options(tree, run="a", max_steps=6))
     assert res.reason == "max_steps" and res.step == 6
     assert [r.joint for r in straight] == [False] * 3 + [True] * 3  # fast_epochs = 1, 3 steps/epoch
-    assert all(r.losses["diff"] == 0 for r in straight[:3]) and all(r.losses["diff"] > 0 for r in straight[3:])
+    assert all(r.losses["diff"] == 0 for r in straight[:3]) and all(
+        r.losses["diff"] > 0 for r in straight[3:]
+    )
     first, _ = run_losses(options(tree, run="b", max_steps=4, valid_every=2, log_every=1))
     ckpt = load_checkpoint(tree / "b" / "ckpt-00000004.pt")
     assert ckpt["train_state"] == {"step": 4, "epoch": 1, "batch_in_epoch": 1}
@@ -142,7 +154,9 @@ def test_resume_equals_uninterrupted_and_phase_switches_after_fast_epochs(tree):
             "training/lr", "validation/total_loss"} <= set(tags["scalars"])
     assert [e.step for e in events.Scalars("validation/total_loss")] == [2, 4]
     # decoder image only once the decoder trains (step 4), mu at both validations
-    assert {"image_0/ground_truth", "image_0/generated_enc", "image_0/generated_dec"} <= set(tags["images"])
+    assert {"image_0/ground_truth", "image_0/generated_enc", "image_0/generated_dec"} <= set(
+        tags["images"]
+    )
     assert [e.step for e in events.Images("image_0/generated_dec")] == [4]
     assert [e.step for e in events.Images("image_0/generated_enc")] == [2, 4]
 
@@ -197,7 +211,7 @@ def test_ddp_two_cpu_processes(tree, tmp_path):
     r1 = json.loads((tmp_path / "rank1.json").read_text())
     # 7 items / 2 ranks -> 3 per rank -> 1 batch of 2 per epoch; fast_epochs 1
     assert r0["step"] == r1["step"] == 4 and r0["phases"] == [False, True, True, True]
-    assert r0["losses"] == r1["losses"]  # all-reduced means
+    assert r0["losses"] == r1["losses"]  # logged means are all-reduced (weights: test_ddp.py)
     assert r0["saves"] == 2 and r1["saves"] == 0  # steps 2 and 4, rank 0 only
     assert [s for s, _ in list_checkpoints(tmp_path / "ddp")] == [2, 4]
 
@@ -252,9 +266,11 @@ def _index(tmp: Path, lines: list[str], valid: list[str] = ()) -> None:
 
 
 def _lines(root: Path, singer: int = 0, utts: int = 3) -> list[str]:
-    return [f"{root}/mel/singer{singer}/utt{u}.mel.pt|{root}/hubert/singer{singer}/utt{u}.vec.npy|"
-            f"{root}/pitch/singer{singer}/utt{u}.pit.npy|{root}/speaker/singer{singer}/utt{u}.spk.npy"
-            for u in range(utts)]
+    return [
+        f"{root}/mel/singer{singer}/utt{u}.mel.pt|{root}/hubert/singer{singer}/utt{u}.vec.npy|"
+        f"{root}/pitch/singer{singer}/utt{u}.pit.npy|{root}/speaker/singer{singer}/utt{u}.spk.npy"
+        for u in range(utts)
+    ]
 
 
 def test_data_errors_before_any_compute(tmp_path):
@@ -263,7 +279,9 @@ def test_data_errors_before_any_compute(tmp_path):
     with pytest.raises(DataLayoutError, match="lists no utterance"):
         train(options(tmp_path))
     _index(tmp_path, _lines(d))
-    with pytest.raises(DataLayoutError, match=r"all 3 utterances are shorter than train.min_frames"):
+    with pytest.raises(
+        DataLayoutError, match=r"all 3 utterances are shorter than train.min_frames"
+    ):
         train(options(tmp_path))
     _index(tmp_path, [_lines(d)[0].replace("utt0.vec", "gone.vec")])
     with pytest.raises(DataLayoutError, match=r"missing: .*gone\.vec\.npy"):
@@ -299,7 +317,9 @@ def test_builds_index_when_absent_and_resume_none_refuses_existing_run(tmp_path)
     with pytest.raises(ConfigError, match="--resume auto"):
         train(options(tmp_path, resume="none", max_steps=2))
     other = load_config("tiny", overrides={**FAST, "grad.dec_dim": 24})
-    with pytest.raises(ConfigError, match=r"another config \(grad\.dec_dim: checkpoint 16 vs config 24"):
+    with pytest.raises(
+        ConfigError, match=r"another config \(grad\.dec_dim: checkpoint 16 vs config 24"
+    ):
         train(options(tmp_path, other, max_steps=2))
 
 

@@ -1,6 +1,7 @@
 """Vocoders and the shared log-mel definition.
 
-* `Vocoder`: the interface, log-mel [B, 100, T] + F0 [B, T] (Hz, 100 fps) -> audio [B, T * 320] at 32 kHz.
+* `Vocoder`: the interface, log-mel [B, 100, T] + F0 [B, T] (Hz, 100 fps) -> audio [B, T * 320] at
+32 kHz.
 * `NSFBigVGAN` / `load_nsf_bigvgan`: Grad-SVC's NSF-BigVGAN generator from its published checkpoint.
 * `GriffinLimVocoder`: a weight-free preview fallback.
 * `mel_spectrogram` / `MelConfig`: the one mel definition shared with the acoustic model.

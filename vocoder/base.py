@@ -57,7 +57,8 @@ class Vocoder(ABC):
     def check_inputs(
         self, mel: torch.Tensor, f0: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, bool]:
-        """Validate shapes; return batched float32 (mel [B, n_mels, T], f0 [B, T]) and whether to unbatch.
+        """Validate shapes; return batched float32 (mel [B, n_mels, T], f0 [B, T]) and whether to
+        unbatch.
 
         Raises:
             FeatureMismatch: wrong rank, band count, batch or frame count.
@@ -69,7 +70,8 @@ class Vocoder(ABC):
             f0 = f0.unsqueeze(0)
         if mel.dim() != 3 or f0.dim() != 2:
             raise FeatureMismatch(
-                f"{self.name}: expected mel [B, {self.n_mels}, T] and f0 [B, T], got {tuple(mel.shape)} and {tuple(f0.shape)}"
+                f"{self.name}: expected mel [B, {self.n_mels}, T] and f0 [B, T], got "
+                f"{tuple(mel.shape)} and {tuple(f0.shape)}"
             )
         if mel.shape[1] != self.n_mels:
             raise FeatureMismatch(
@@ -77,7 +79,8 @@ class Vocoder(ABC):
             )
         if mel.shape[0] != f0.shape[0] or mel.shape[2] != f0.shape[1]:
             raise FeatureMismatch(
-                f"{self.name}: mel {tuple(mel.shape)} and f0 {tuple(f0.shape)} disagree in batch or frames; "
+                f"{self.name}: mel {tuple(mel.shape)} and f0 {tuple(f0.shape)} disagree in batch "
+                f"or frames; "
                 "truncate both to the common length first"
             )
         return mel.float(), f0.to(device=mel.device, dtype=torch.float32), unbatched

@@ -30,7 +30,8 @@ from vocoder.nsf import HarmonicSource
 
 @dataclass(frozen=True)
 class BigVGANConfig:
-    """The `gen:` block of `nsf_bigvgan.yaml` plus the audio rate; defaults are the published model."""
+    """The `gen:` block of `nsf_bigvgan.yaml` plus the audio rate; defaults are the published
+    model."""
 
     mel_channels: int = 100
     upsample_rates: tuple[int, ...] = (5, 4, 2, 2, 2, 2)
@@ -46,7 +47,8 @@ class BigVGANConfig:
         n = len(self.upsample_rates)
         if n == 0 or len(self.upsample_kernel_sizes) != n:
             raise ConfigError(
-                "gen.upsample_rates and gen.upsample_kernel_sizes must be non-empty and equally long"
+                "gen.upsample_rates and gen.upsample_kernel_sizes must be non-empty and equally "
+                "long"
             )
         if self.upsample_initial_channel % (2**n) or self.upsample_initial_channel < 2**n:
             raise ConfigError(
@@ -73,7 +75,8 @@ def _padding(kernel: int, dilation: int = 1) -> int:
 
 
 class AMPBlock(nn.Module):
-    """Anti-aliased multi-periodicity block: 3 x [SnakeAlias, dilated conv, SnakeAlias, conv] + skip.
+    """Anti-aliased multi-periodicity block: 3 x [SnakeAlias, dilated conv, SnakeAlias, conv] +
+    skip.
 
     Args:
         channels: C of the [B, C, T] input and output.

@@ -26,7 +26,8 @@ logger = logging.getLogger(__name__)
 
 PUBLISHED_PATH = "bigvgan_pretrain/nsf_bigvgan_pretrain_32K.pth"
 WHERE_TO_GET = (
-    "download nsf_bigvgan_pretrain_32K.pth from the NSF-BigVGAN release linked in the Grad-SVC README "
+    "download nsf_bigvgan_pretrain_32K.pth from the NSF-BigVGAN release linked in the Grad-SVC "
+    "README "
     "(github.com/PlayVoice/NSF-BigVGAN/releases)"
 )
 
@@ -104,8 +105,10 @@ def unfold_weight_norm(
 def _read_generator_state(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise CheckpointError(
-            f"NSF-BigVGAN checkpoint not found: {path}; put the published file at {PUBLISHED_PATH} or "
-            f"pass --vocoder-ckpt PATH ({WHERE_TO_GET}); the griffinlim vocoder needs no weights (preview only)"
+            f"NSF-BigVGAN checkpoint not found: {path}; put the published file at {PUBLISHED_PATH} "
+            f"or "
+            f"pass --vocoder-ckpt PATH ({WHERE_TO_GET}); the griffinlim vocoder needs no weights "
+            f"(preview only)"
         )
     try:
         ckpt: Any = torch.load(path, map_location="cpu", weights_only=True)
@@ -140,7 +143,8 @@ def _config_for(
     elif (config.upsample_initial_channel, config.mel_channels) != (channels, mels):
         raise CheckpointError(
             f"{path} has conv_pre [{channels}, {mels}, 7] but the vocoder config says "
-            f"upsample_initial_channel={config.upsample_initial_channel}, mel_channels={config.mel_channels}; "
+            f"upsample_initial_channel={config.upsample_initial_channel}, "
+            f"mel_channels={config.mel_channels}; "
             "pass the yaml that came with this checkpoint"
         )
     return config
@@ -168,7 +172,8 @@ def load_generator(
     if parts:
         raise CheckpointError(
             f"{path} does not match the NSF-BigVGAN generator (upsample_initial_channel="
-            f"{config.upsample_initial_channel}): {'; '.join(parts)}; pass the matching --vocoder-config or "
+            f"{config.upsample_initial_channel}): {'; '.join(parts)}; pass the matching "
+            f"--vocoder-config or "
             f"the published {Path(PUBLISHED_PATH).name}"
         )
     folded = {k: v.float() for k, v in fold_weight_norm(state, model).items()}

@@ -27,7 +27,8 @@ def load_vocoder(
 
     Args:
         kind: `"nsf-bigvgan"` (needs weights) or `"griffinlim"` (weight-free preview).
-        ckpt: NSF-BigVGAN checkpoint; defaults to Grad-SVC's `bigvgan_pretrain/nsf_bigvgan_pretrain_32K.pth`
+        ckpt: NSF-BigVGAN checkpoint; defaults to Grad-SVC's
+        `bigvgan_pretrain/nsf_bigvgan_pretrain_32K.pth`
             relative to the working directory. Not used by Griffin-Lim.
         config: NSF-BigVGAN yaml (optional; the width is read from the checkpoint otherwise).
         runtime: device and precision for the neural vocoder (CPU fp32 if None).

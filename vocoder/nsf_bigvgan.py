@@ -77,21 +77,33 @@ class NSFBigVGAN(Vocoder):
 
     @torch.inference_mode()
     def excitation(
-        self, f0: torch.Tensor, generator: torch.Generator | None = None
+        self,
+        f0: torch.Tensor,
+        generator: torch.Generator | None = None,
+        chunk_frames: int | None = None,
     ) -> torch.Tensor:
         """The NSF source alone (Grad-SVC's `pitch2wav`, saved as `gvc_pitch.wav`).
 
         Args:
             f0: [B, T] (or [T]) F0 in Hz at 100 frames/s, 0 = unvoiced.
             generator: random source for phases and noise.
+            chunk_frames: render this many frames at a time (bounded memory for long inputs);
+                one phase track runs through the chunks. None renders all at once.
 
         Returns:
             [B, T * 320] (or [T * 320]) float32 excitation in (-1, 1) at 32 kHz, on `f0`'s device.
         """
         squeeze = f0.dim() == 1
-        f0b = f0.reshape(1, -1) if squeeze else f0
-        out = self.model.m_source(f0b.to(self.device).float().clamp(min=0.0), generator).squeeze(1)
-        out = out.to(f0.device)
+        f0b = (f0.reshape(1, -1) if squeeze else f0).to(self.device).float().clamp(min=0.0)
+        src = self.model.m_source
+        phases = src.initial_phases(f0b.shape[0], self.device, generator)
+        step = chunk_frames or max(1, f0b.shape[-1])
+        pieces = [
+            src(f0b[:, a : a + step], generator, phases=phases, start=src.phase_offset(f0b[:, :a]))
+            for a in range(0, f0b.shape[-1], step)
+        ]
+        out = torch.cat(pieces, dim=-1) if pieces else f0b.new_zeros(f0b.shape[0], 1, 0)
+        out = out.squeeze(1).to(f0.device)
         return out[0] if squeeze else out
 
     @torch.inference_mode()
@@ -144,7 +156,8 @@ class NSFBigVGAN(Vocoder):
         return audio[0] if unbatched else audio
 
     def _run(self, mel: torch.Tensor, excitation: torch.Tensor) -> torch.Tensor:
-        """Generator pass under the runtime's autocast: [B, 100, T], [B, 1, T*hop] -> [B, T*hop] fp32."""
+        """Generator pass under the runtime's autocast: [B, 100, T], [B, 1, T*hop] -> [B, T*hop]
+        fp32."""
         if self.runtime is not None:
             with self.runtime.autocast():
                 wav = self.model(mel, excitation)

@@ -8,6 +8,7 @@ imported inside the commands so that `gvc --help` stays fast.
 from __future__ import annotations
 
 import sys
+import threading
 
 import typer
 
@@ -38,7 +39,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
 ) -> None:
     """Diffusion-based singing voice conversion (a tested rebuild of Grad-SVC)."""
 
@@ -52,32 +55,64 @@ _demo.register(app)
 _eval.register(app)
 
 
+def _click_exception_type() -> type[Exception]:
+    """The `ClickException` class of the click that typer actually runs on.
+
+    Older typer releases (0.12.5 tested) run on the installed `click`; newer ones (0.29 tested)
+    carry their own copy, `typer._click`, whose exceptions an `import click` does not recognise.
+    `typer.BadParameter` is a usage error in every release, so its base class named
+    `ClickException` is the right one either way.
+    """
+    for cls in typer.BadParameter.__mro__:
+        if cls.__name__ == "ClickException":
+            return cls
+    raise RuntimeError(
+        "typer.BadParameter does not derive from a ClickException"
+    )  # pragma: no cover
+
+
+def _show_usage_error(exc: Exception) -> None:
+    """Print a usage error as typer's own standalone mode does: usage line, hint and error box."""
+    try:
+        from typer import rich_utils
+
+        rich_utils.rich_format_error(exc)
+    except ImportError:  # pragma: no cover - typer without rich
+        exc.show()  # type: ignore[attr-defined]
+
+
+def _sigterm_as_interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (a scheduler stopping the job) ends the run like Ctrl-C: exit 130, not a kill."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    """Console-script entry point: run the app, turning a GvcError into one line and exit 2."""
+    """Console-script entry point: run the app and map the outcome to gvc's exit codes.
+
+    0 success, 1 some inputs failed, 2 a usage or configuration error (typer's usage box or one red
+    `error:` line for a `GvcError`), 130 interrupted by SIGINT or SIGTERM.
+    """
+    import signal
+
     from gvc.errors import GvcError
 
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         rc = app(standalone_mode=False)
-        sys.exit(rc if isinstance(rc, int) else 0)
     except GvcError as exc:
         from gvc.cli.common import console
 
         console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except typer.Exit as exc:
+    except typer.Exit as exc:  # typer releases that raise it even in non-standalone mode
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):  # older typer turns Ctrl-C into Abort
         print("interrupted", file=sys.stderr)
         sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        # typer >= 0.2x runs on its own copy of click (`typer._click`), whose exceptions derive
-        # from typer's, not click's: accept both, or a bad flag would end in a traceback, exit 1.
-        usage = (click.exceptions.ClickException, typer.exceptions.TyperException)
-        if isinstance(exc, usage) and hasattr(exc, "show"):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, (click.exceptions.Abort, typer.Abort)):
-            sys.exit(130)
-        raise
+    except _click_exception_type() as exc:
+        _show_usage_error(exc)
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+    if rc == 130:  # newer typer turns Ctrl-C into Exit(130) and returns the code
+        print("interrupted", file=sys.stderr)
+    sys.exit(rc if isinstance(rc, int) else 0)

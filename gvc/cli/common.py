@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,15 +11,39 @@ from rich.logging import RichHandler
 
 from gvc.presets import list_presets
 
-Jobs = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes for CPU-bound work.")]
-Force = Annotated[bool, typer.Option("--force", help="Redo outputs that are up to date; replace folders made with other settings.")]
-Shard = Annotated[str, typer.Option("--shard", metavar="K/N", help="Process only slice K of N of the corpus (1-based), for cron jobs or array tasks.")]
+Jobs = Annotated[
+    int, typer.Option("--jobs", "-j", min=1, help="Worker processes for CPU-bound work.")
+]
+Force = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Redo outputs that are up to date; replace folders made with other settings.",
+    ),
+]
+Shard = Annotated[
+    str,
+    typer.Option(
+        "--shard",
+        metavar="K/N",
+        help="Process only slice K of N of the corpus (1-based), for cron jobs or array tasks.",
+    ),
+]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
-Precision = Annotated[str, typer.Option("--precision", help="fp32, bf16 or fp16 (fp16 on CUDA only).")]
-Config = Annotated[str, typer.Option("--config", "-c", help=f"A YAML file or a preset name ({', '.join(list_presets())}).")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings, errors and the summary.")]
-Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging, tracebacks of per-file failures.")]
-VerboseLong = Annotated[bool, typer.Option("--verbose", help="Debug logging, tracebacks of per-file failures.")]
+Precision = Annotated[
+    str, typer.Option("--precision", help="fp32, bf16 or fp16 (fp16 on CUDA only).")
+]
+Config = Annotated[str, typer.Option(
+    "--config", "-c", help=f"A YAML file or a preset name ({', '.join(list_presets())}).")]
+Quiet = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Only warnings, errors and the summary.")
+]
+Verbose = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Debug logging, tracebacks of per-file failures.")
+]
+VerboseLong = Annotated[
+    bool, typer.Option("--verbose", help="Debug logging, tracebacks of per-file failures.")
+]
 
 console = Console()
 
@@ -32,11 +55,15 @@ def setup_logging(quiet: bool = False, verbose: bool = False) -> Console:
     for h in list(root.handlers):
         root.removeHandler(h)
     if console.is_terminal:
-        handler: logging.Handler = RichHandler(console=console, show_path=False, rich_tracebacks=verbose)
+        handler: logging.Handler = RichHandler(
+            console=console, show_path=False, rich_tracebacks=verbose
+        )
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
         handler = logging.StreamHandler(console.file)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+        )
     root.addHandler(handler)
     root.setLevel(level)
     return console
@@ -48,7 +75,3 @@ def finish(report) -> None:
     if not report.ok:
         raise typer.Exit(1)
 
-
-def path_or_none(value: str | None) -> Path | None:
-    """Option string to Path (None stays None)."""
-    return Path(value) if value else None

@@ -15,8 +15,10 @@ Data = Annotated[Path, typer.Option("--data", help="Data root (the data_gvc/ tre
 
 def index(
     data: Data = DEFAULT_DATA,
-    files: Annotated[Path, typer.Option("--files", help="Folder for train.txt and valid.txt.")] = Path("files"),
-    valid: Annotated[int, typer.Option("--valid", min=0, help="Validation utterances, spread over singers.")] = 10,
+    files: Annotated[Path, typer.Option(
+        "--files", help="Folder for train.txt and valid.txt.")] = Path("files"),
+    valid: Annotated[int, typer.Option(
+        "--valid", min=0, help="Validation utterances, spread over singers.")] = 10,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the train/validation split.")] = 37,
     quiet: Quiet = False,
     verbose: Verbose = False,
@@ -28,17 +30,23 @@ def index(
     setup_logging(quiet, verbose)
     res = build_index(DataTree(data), files, valid_count=valid, seed=seed)
     for utt, absent in res.missing:
-        console.print(f"[yellow]skipped[/yellow] {utt.key}: no {', '.join(absent)}", highlight=False)
-    console.print(f"wrote {res.train_path} ({len(res.train)} utterances) and {res.valid_path} ({len(res.valid)})")
+        console.print(
+            f"[yellow]skipped[/yellow] {utt.key}: no {', '.join(absent)}", highlight=False
+        )
+    console.print(
+        f"wrote {res.train_path} ({len(res.train)} utterances) and {res.valid_path} "
+        f"({len(res.valid)})"
+    )
 
 
 def check(
     data: Data = DEFAULT_DATA,
-    min_seconds: Annotated[float, typer.Option("--min-seconds", help="Training crop; shorter utterances are reported.")] = 2.5,
+    min_seconds: Annotated[float, typer.Option(
+        "--min-seconds", help="Training crop; shorter utterances are reported.")] = 2.5,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
-    """Per-singer statistics and every problem of a data tree, with the fix; exit 1 if any blocks training."""
+    """Per-singer statistics and every problem of a data tree with its fix; exit 1 if one blocks."""
     import numpy as np
     from rich.table import Table
 
@@ -53,13 +61,25 @@ def check(
     for singer, st in sorted(res.singers.items()):
         secs = np.array(st.seconds) if st.seconds else np.zeros(1)
         voiced = f"{100 * np.mean(st.voiced):.0f}%" if st.voiced else "-"
-        table.add_row(singer, str(st.files), f"{secs.sum() / 60:.1f}", f"{secs.min():.1f}", f"{np.median(secs):.1f}", f"{secs.max():.1f}", voiced)
+        table.add_row(
+            singer,
+            str(st.files),
+            f"{secs.sum() / 60:.1f}",
+            f"{secs.min():.1f}",
+            f"{np.median(secs):.1f}",
+            f"{secs.max():.1f}",
+            voiced,
+        )
     console.print(table)
     for p in res.problems:
         tag = "[red]error[/red]" if p.blocking else "[yellow]warning[/yellow]"
         console.print(f"{tag} {p.where}: {p.what} -> {p.fix}", highlight=False, soft_wrap=True)
     blocking = sum(p.blocking for p in res.problems)
-    console.print(f"{len(res.problems)} problem(s), {blocking} blocking" if res.problems else "no problems found")
+    console.print(
+        f"{len(res.problems)} problem(s), {blocking} blocking"
+        if res.problems
+        else "no problems found"
+    )
     if not res.ok:
         raise typer.Exit(1)
 

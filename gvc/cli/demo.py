@@ -11,14 +11,19 @@ from gvc.cli.common import Jobs, Quiet, Verbose, console, setup_logging
 
 
 def demo(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for everything the demo writes.")] = Path("demo"),
-    steps: Annotated[int, typer.Option("--steps", min=1, help="Training steps of the tiny preset (about 1 s each on a 2-core CPU).")] = 400,
-    preset: Annotated[str, typer.Option("--preset", help="tiny (score decoder, writes gvc.pth) or tiny-flow (rectified flow, writes gvc-tiny-flow.pth); the prepared corpus is shared.")] = "tiny",
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="Folder for everything the demo writes.")] = Path("demo"),
+    steps: Annotated[int, typer.Option(
+        "--steps", min=1, help="Training steps of the tiny preset (about 1 s each on a 2-core CPU)."
+        )] = 400,
+    preset: Annotated[str, typer.Option(
+        "--preset", help="tiny (score decoder, writes gvc.pth) or tiny-flow (rectified flow, "
+        "writes gvc-tiny-flow.pth); the prepared corpus is shared.")] = "tiny",
     jobs: Jobs = 2,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
-    """Run the whole pipeline on a generated multi-singer corpus: prepare, train, export, convert."""
+    """The whole pipeline on a generated multi-singer corpus: prepare, train, export, convert."""
     from gvc.demo import DemoSettings, run_demo
 
     setup_logging(quiet, verbose)

@@ -1,4 +1,5 @@
-"""`gvc export`: an inference-only, self-describing model file from a checkpoint or a Grad-SVC file."""
+"""`gvc export`: an inference-only, self-describing model file from a checkpoint or a Grad-SVC
+file."""
 
 from __future__ import annotations
 
@@ -11,17 +12,33 @@ from gvc.cli.common import Force, Quiet, Verbose, console, setup_logging
 
 
 def export(
-    out: Annotated[Path, typer.Option("--out", "-o", help="The model file to write.")] = Path("gvc.pth"),
-    checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="A gvc training checkpoint, or a run folder (its latest checkpoint).")] = None,
-    from_grad_svc: Annotated[Path | None, typer.Option("--from-grad-svc", help="An original Grad-SVC gvc.pth / gvc.pretrain.pth to import (needs --preset).")] = None,
-    preset: Annotated[str | None, typer.Option("--preset", help="With --from-grad-svc: the preset or YAML the file was trained with (base = V2-96, v2-64 = V2-64, v3-cfm = V3-CFM, v3-cfm-rope = V3-CFM-RoPE). V2 and V3 files cannot be told apart by shapes.")] = None,
-    decoder: Annotated[str | None, typer.Option("--decoder", help="With --from-grad-svc: the decoder family when --preset is Grad-SVC's own YAML, which does not say (flow for a V3 file, score for V1/V2).")] = None,
-    half: Annotated[bool, typer.Option("--half", help="Store weights as fp16 (half the size; loaded back as fp32).")] = False,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The model file to write.")] = Path(
+        "gvc.pth"
+    ),
+    checkpoint: Annotated[Path | None, typer.Option(
+        "--checkpoint", help="A gvc training checkpoint, or a run folder (its latest checkpoint)."
+        )] = None,
+    from_grad_svc: Annotated[Path | None, typer.Option(
+        "--from-grad-svc",
+        help="An original Grad-SVC gvc.pth / gvc.pretrain.pth to import (needs --preset).")] = None,
+    preset: Annotated[str | None, typer.Option(
+        "--preset",
+        help="With --from-grad-svc: the preset or YAML the file was trained with (base = "
+        "V2-96, v2-64 = V2-64, v3-cfm = V3-CFM, v3-cfm-rope = V3-CFM-RoPE). V2 and V3 files "
+        "cannot be told apart by shapes.")] = None,
+    decoder: Annotated[str | None, typer.Option(
+        "--decoder",
+        help="With --from-grad-svc: the decoder family when --preset is Grad-SVC's own YAML, "
+        "which does not say (flow for a V3 file, score for V1/V2).")] = None,
+    half: Annotated[
+        bool,
+        typer.Option("--half", help="Store weights as fp16 (half the size; loaded back as fp32)."),
+    ] = False,
     force: Force = False,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
-    """Write gvc.pth: Grad-SVC's {'model': ...} plus a 'gvc' entry (architecture, config, features)."""
+    """Write gvc.pth: Grad-SVC's {'model': ...} + a 'gvc' entry (architecture, config, features)."""
     from rich.table import Table
 
     from gvc.errors import ConfigError
@@ -33,9 +50,11 @@ def export(
                           "--from-grad-svc (an original Grad-SVC file)")
     if from_grad_svc is not None:
         if not preset:
-            raise ConfigError("--from-grad-svc needs --preset (base for V2-96, v2-64 for V2-64, "
-                              "v3-cfm / v3-cfm-rope for V3, or the YAML it was trained with plus "
-                              "--decoder): V2 and V3 files have identical shapes")
+            raise ConfigError(
+                "--from-grad-svc needs --preset (base for V2-96, v2-64 for V2-64, v3-cfm / "
+                "v3-cfm-rope for V3, or the YAML it was trained with plus --decoder): V2 and V3 "
+                "files have identical shapes"
+            )
         res = import_gradsvc(from_grad_svc, preset, out, half=half, force=force, decoder=decoder)
     else:
         if preset or decoder:
@@ -58,13 +77,20 @@ def export(
     for name in ("pitch", "content", "speaker"):
         entry = meta["features"].get(name) or {}
         table.add_row(name, str(entry.get("extractor") or "unrecorded"))
-    table.add_row("mel", f"{meta['features']['mel']['sampling_rate']} Hz, hop "
-                  f"{meta['features']['mel']['hop_length']}, {meta['features']['mel']['mel_channels']} bands")
+    table.add_row(
+        "mel",
+        f"{meta['features']['mel']['sampling_rate']} Hz, hop "
+        f"{meta['features']['mel']['hop_length']}, {meta['features']['mel']['mel_channels']} bands",
+    )
     src = meta["source"]
     if src.get("kind") == "grad-svc":
-        table.add_row("source", f"{src['file']} (Grad-SVC), architecture from --preset {src['preset']}")
+        table.add_row(
+            "source", f"{src['file']} (Grad-SVC), architecture from --preset {src['preset']}"
+        )
     else:
-        table.add_row("source", f"{src.get('file')} (step {src.get('step')}, epoch {src.get('epoch')})")
+        table.add_row(
+            "source", f"{src.get('file')} (step {src.get('step')}, epoch {src.get('epoch')})"
+        )
     infer = meta["config"]["infer"]
     table.add_row("decoding", f"{infer['sampler']} x {infer['steps']}, temperature "
                   f"{infer['temperature']}, cfg {infer['cfg_strength']}")

@@ -57,42 +57,112 @@ class _StageBar:
 
 
 def infer(
-    model: Annotated[Path, typer.Option("--model", help="gvc model file (gvc export); an original Grad-SVC gvc.pth must be imported first with gvc export --from-grad-svc.")],
-    spk: Annotated[Path, typer.Option("--spk", help="Target singer: a [256] .spk.npy (e.g. data_gvc/singer/<singer>.spk.npy).")],
-    wave: Annotated[Path, typer.Option("--wave", help="Input audio file, or a folder of them (then --out is an output folder).")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output .wav (default <stem>.gvc.wav next to the input) or folder; never the input.")] = None,
-    vec: Annotated[Path | None, typer.Option("--vec", help="Precomputed HuBERT-Soft units .vec.npy [T, 256] (skips HuBERT).")] = None,
-    pit: Annotated[Path | None, typer.Option("--pit", help="Precomputed F0: Grad-SVC pitch CSV or a .npy track (Hz, 100 fps); e.g. hand-edited.")] = None,
-    shift: Annotated[str, typer.Option("--shift", help="Transpose by N semitones (Hz x 2^(N/12), unvoiced stays 0), or 'auto': round(12 log2(target median F0 / source median F0)) from the singer profile.")] = "0",
-    profile: Annotated[Path | None, typer.Option("--profile", help="Singer profile for --shift auto (default: <singer>.profile.json next to <singer>.spk.npy).")] = None,
-    sampler: Annotated[str | None, typer.Option("--sampler", help="A sampler of the model's decoder family (default: the model's infer.sampler); --list-samplers shows them.")] = None,
-    steps: Annotated[int | None, typer.Option("--steps", help="Sampler steps (default: the model's infer.steps: 20 for Grad-SVC V2, 10 for V3); network calls = steps x the sampler's NFE per step.")] = None,
-    sampler_opt: Annotated[list[str] | None, typer.Option("--sampler-opt", help="Extra sampler keyword, KEY=VALUE (repeat or comma-separate), e.g. grid=time-uniform for dpm-solver-*, grid=sway or t_start=0.5 for flow solvers.")] = None,
-    temperature: Annotated[float | None, typer.Option("--temperature", "--rature", help="Start-noise scale (Grad-SVC's --rature; default: the model's infer.temperature, 1.015). Score models DIVIDE: x_T = mu + N(0, I) / T; flow models MULTIPLY: x_0 = N(0, I) * T.")] = None,
-    cfg_strength: Annotated[float | None, typer.Option("--cfg-strength", help="Classifier-free guidance w: v = v_cond + w (v_cond - v_uncond), 0 = off (default: the model's infer.cfg_strength). Only for flow models trained with condition dropout; doubles the network batch.")] = None,
-    list_samplers: Annotated[bool, typer.Option("--list-samplers", is_eager=True, callback=lambda v: _list_samplers(v), help="List every decoder family with its samplers and exit.")] = False,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed of all sampling noise (default: the model's infer.seed, else 1234); same seed, same output.")] = None,
-    f0_method: Annotated[str | None, typer.Option("--f0-method", help="Pitch method for the source (default: the model's training method; a different one warns).")] = None,
-    hubert_model: Annotated[Path, typer.Option("--hubert-model", help="HuBERT-Soft checkpoint (bshall/hubert v0.1 release).")] = HUBERT_DEFAULT,
-    vocoder: Annotated[str, typer.Option("--vocoder", help="nsf-bigvgan (Grad-SVC's) or griffinlim (weight-free preview).")] = "nsf-bigvgan",
-    vocoder_ckpt: Annotated[Path | None, typer.Option("--vocoder-ckpt", help=f"NSF-BigVGAN checkpoint (default {VOCODER_DEFAULT}).")] = None,
-    vocoder_config: Annotated[Path | None, typer.Option("--vocoder-config", help="NSF-BigVGAN yaml (default: read the width from the checkpoint).")] = None,
-    chunk_seconds: Annotated[float | None, typer.Option("--chunk-seconds", help="Longest piece the acoustic model converts at once (default: the model's infer.chunk_frames, 24 s); cuts are moved to quiet frames.")] = None,
-    context_seconds: Annotated[float | None, typer.Option("--context-seconds", help="Context computed on each side of a piece and discarded (default: the model's infer.context_frames).")] = None,
-    crossfade_seconds: Annotated[float | None, typer.Option("--crossfade-seconds", help="Crossfade at each cut (default 0.1 s, at most twice the context).")] = None,
-    save_pitch_wav: Annotated[bool, typer.Option("--save-pitch-wav", help="Also write <stem>.pitch.wav, the NSF excitation of the shifted F0 (nsf-bigvgan only).")] = False,
-    save_mel: Annotated[bool, typer.Option("--save-mel", help="Also write <stem>.mel.pt (log-mel [100, T]) and <stem>.mel.png (mel with the F0 curve).")] = False,
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Folder mode: convert sub-folders too (the tree is mirrored into --out).")] = False,
-    allow_mismatch: Annotated[bool, typer.Option("--allow-mismatch", help="Warn instead of failing when feature extractors or feature lengths disagree with the model or the audio.")] = False,
+    model: Annotated[Path, typer.Option(
+        "--model",
+        help="gvc model file (gvc export); an original Grad-SVC gvc.pth must be imported first "
+        "with gvc export --from-grad-svc.")],
+    spk: Annotated[Path, typer.Option(
+        "--spk", help="Target singer: a [256] .spk.npy (e.g. data_gvc/singer/<singer>.spk.npy).")],
+    wave: Annotated[Path, typer.Option(
+        "--wave", help="Input audio file, or a folder of them (then --out is an output folder).")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o",
+        help="Output .wav (default <stem>.gvc.wav next to the input) or folder; never the " "input."
+        )] = None,
+    vec: Annotated[Path | None, typer.Option(
+        "--vec", help="Precomputed HuBERT-Soft units .vec.npy [T, 256] (skips HuBERT).")] = None,
+    pit: Annotated[Path | None, typer.Option(
+        "--pit", help="Precomputed F0: Grad-SVC pitch CSV or a .npy track (Hz, 100 fps); e.g. "
+        "hand-edited.")] = None,
+    shift: Annotated[str, typer.Option(
+        "--shift",
+        help="Transpose by N semitones (Hz x 2^(N/12), unvoiced stays 0), or 'auto': round(12 "
+        "log2(target median F0 / source median F0)) from the singer profile.")] = "0",
+    profile: Annotated[Path | None, typer.Option(
+        "--profile", help="Singer profile for --shift auto (default: <singer>.profile.json next to "
+        "<singer>.spk.npy).")] = None,
+    sampler: Annotated[str | None, typer.Option(
+        "--sampler", help="A sampler of the model's decoder family (default: the model's "
+        "infer.sampler); --list-samplers shows them.")] = None,
+    steps: Annotated[int | None, typer.Option(
+        "--steps", help="Sampler steps (default: the model's infer.steps: 20 for Grad-SVC V2, 10 "
+        "for V3); network calls = steps x the sampler's NFE per step.")] = None,
+    sampler_opt: Annotated[list[str] | None, typer.Option(
+        "--sampler-opt", help="Extra sampler keyword, KEY=VALUE (repeat or comma-separate), e.g. "
+        "grid=time-uniform for dpm-solver-*, grid=sway or t_start=0.5 for flow solvers."
+        )] = None,
+    temperature: Annotated[float | None, typer.Option(
+        "--temperature", "--rature",
+        help="Start-noise scale (Grad-SVC's --rature; default: the model's infer.temperature, "
+        "1.015). Score models DIVIDE: x_T = mu + N(0, I) / T; flow models MULTIPLY: x_0 = "
+        "N(0, I) * T.")] = None,
+    cfg_strength: Annotated[float | None, typer.Option(
+        "--cfg-strength",
+        help="Classifier-free guidance w: v = v_cond + w (v_cond - v_uncond), 0 = off (default: "
+        "the model's infer.cfg_strength). Only for flow models trained with condition dropout; "
+        "doubles the network batch.")] = None,
+    list_samplers: Annotated[bool, typer.Option(
+        "--list-samplers", is_eager=True, callback=lambda v: _list_samplers(v),
+        help="List every decoder family with its samplers and exit.")] = False,
+    seed: Annotated[int | None, typer.Option(
+        "--seed",
+        help="Seed of all sampling noise (default: the model's infer.seed, else 1234); same "
+        "seed, same output.")] = None,
+    f0_method: Annotated[str | None, typer.Option(
+        "--f0-method",
+        help="Pitch method for the source (default: the model's training method; a different "
+        "one warns).")] = None,
+    hubert_model: Annotated[
+        Path,
+        typer.Option("--hubert-model", help="HuBERT-Soft checkpoint (bshall/hubert v0.1 release)."),
+    ] = HUBERT_DEFAULT,
+    vocoder: Annotated[str, typer.Option(
+        "--vocoder", help="nsf-bigvgan (Grad-SVC's) or griffinlim (weight-free preview)."
+        )] = "nsf-bigvgan",
+    vocoder_ckpt: Annotated[
+        Path | None,
+        typer.Option("--vocoder-ckpt", help=f"NSF-BigVGAN checkpoint (default {VOCODER_DEFAULT})."),
+    ] = None,
+    vocoder_config: Annotated[Path | None, typer.Option(
+        "--vocoder-config", help="NSF-BigVGAN yaml (default: read the width from the checkpoint)."
+        )] = None,
+    chunk_seconds: Annotated[float | None, typer.Option(
+        "--chunk-seconds",
+        help="Longest piece the acoustic model converts at once (default: the model's "
+        "infer.chunk_frames, 24 s); cuts are moved to quiet frames.")] = None,
+    context_seconds: Annotated[float | None, typer.Option(
+        "--context-seconds",
+        help="Context computed on each side of a piece and discarded (default: the model's "
+        "infer.context_frames).")] = None,
+    crossfade_seconds: Annotated[float | None, typer.Option(
+        "--crossfade-seconds",
+        help="Crossfade at each cut (default 0.1 s, at most twice the context).")] = None,
+    save_pitch_wav: Annotated[bool, typer.Option(
+        "--save-pitch-wav",
+        help="Also write <stem>.pitch.wav, the NSF excitation of the shifted F0 (nsf-bigvgan "
+        "only).")] = False,
+    save_mel: Annotated[bool, typer.Option(
+        "--save-mel",
+        help="Also write <stem>.mel.pt (log-mel [100, T]) and <stem>.mel.png (mel with the F0 "
+        "curve).")] = False,
+    recursive: Annotated[bool, typer.Option(
+        "--recursive", "-r",
+        help="Folder mode: convert sub-folders too (the tree is mirrored into --out).")] = False,
+    allow_mismatch: Annotated[bool, typer.Option(
+        "--allow-mismatch",
+        help="Warn instead of failing when feature extractors or feature lengths disagree with "
+        "the model or the audio.")] = False,
     force: Force = False,
     device: Device = "auto",
     precision: Precision = "fp32",
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
-    """Convert singing to the --spk singer's voice (32 kHz WAV): HuBERT units + F0 -> acoustic model -> vocoder.
+    """Sing as the --spk singer (32 kHz WAV): HuBERT units + F0 -> acoustic model -> vocoder.
 
-    Long songs are converted in pieces cut at quiet frames and crossfaded; memory does not grow with song length. A folder --wave converts every audio file in it; existing outputs are skipped unless --force, failures are listed at the end (exit 1).
+    Long songs are converted in pieces cut at quiet frames and crossfaded (memory stays flat).
+    A folder --wave converts each audio file in it; existing outputs are kept unless --force.
+    Failures are listed at the end (exit 1).
     """
     from gvc.decoders.registry import parse_sampler_options
     from gvc.device import resolve_runtime
@@ -103,7 +173,9 @@ def infer(
     setup_logging(quiet, verbose)
     shift_value = parse_shift(shift)
     if save_pitch_wav and vocoder.strip().lower() != "nsf-bigvgan":
-        raise ConfigError("--save-pitch-wav writes the NSF excitation: it needs --vocoder nsf-bigvgan")
+        raise ConfigError(
+            "--save-pitch-wav writes the NSF excitation: it needs --vocoder nsf-bigvgan"
+        )
     folder = wave.is_dir()
     if folder:
         if vec is not None or pit is not None:

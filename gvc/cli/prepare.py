@@ -21,17 +21,29 @@ from gvc.cli.common import (
 )
 from gvc.errors import ConfigError
 from gvc.layout import DEFAULT_DATA, DEFAULT_RAW, Feature
+from pitch import F0Method
 
-F0_METHODS = ("praat", "crepe", "crepe-tiny", "harvest", "dio")
+F0_METHODS = tuple(m.value for m in F0Method)
 
 
 def resample(
-    wav: Annotated[Path, typer.Option("--wav", "-w", help="Input tree: <wav>/<singer>/<utt>.<wav|flac|ogg|mp3|...>.")] = DEFAULT_RAW,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder for a single rate (Grad-SVC style, needs --sr).")] = None,
-    sr: Annotated[int | None, typer.Option("--sr", "-s", help="Write only this rate (16000 or 32000).")] = None,
-    data: Annotated[Path, typer.Option("--data", help="Data root holding waves-16k/ and waves-32k/.")] = DEFAULT_DATA,
-    loudness: Annotated[float | None, typer.Option("--loudness", help="Normalise to this integrated loudness in LUFS (e.g. -18) instead of peak 0.6.")] = None,
-    max_seconds: Annotated[float | None, typer.Option("--max-seconds", help="Split recordings longer than this at silences (Diff-SVC advises <= 15).")] = None,
+    wav: Annotated[Path, typer.Option(
+        "--wav", "-w", help="Input tree: <wav>/<singer>/<utt>.<wav|flac|ogg|mp3|...>."
+        )] = DEFAULT_RAW,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Output folder for a single rate (Grad-SVC style, needs --sr)."
+        )] = None,
+    sr: Annotated[int | None, typer.Option(
+        "--sr", "-s", help="Write only this rate (16000 or 32000).")] = None,
+    data: Annotated[Path, typer.Option(
+        "--data", help="Data root holding waves-16k/ and waves-32k/.")] = DEFAULT_DATA,
+    loudness: Annotated[float | None, typer.Option(
+        "--loudness",
+        help="Normalise to this integrated loudness in LUFS (e.g. -18) instead of peak 0.6."
+        )] = None,
+    max_seconds: Annotated[float | None, typer.Option(
+        "--max-seconds",
+        help="Split recordings longer than this at silences (Diff-SVC advises <= 15).")] = None,
     jobs: Jobs = 1,
     force: Force = False,
     shard: Shard = "1/1",
@@ -49,14 +61,30 @@ def resample(
         outputs = {sr: out if out is not None else data / f"waves-{sr // 1000}k"}
     else:
         outputs = {16000: data / Feature.WAVES_16K.value, 32000: data / Feature.WAVES_32K.value}
-    finish(run(wav, outputs, loudness=loudness, max_seconds=max_seconds, jobs=jobs, force=force, shard=ShardSpec.parse(shard)))
+    finish(
+        run(
+            wav,
+            outputs,
+            loudness=loudness,
+            max_seconds=max_seconds,
+            jobs=jobs,
+            force=force,
+            shard=ShardSpec.parse(shard),
+        )
+    )
 
 
 def extract_mel(
-    wav: Annotated[Path, typer.Option("--wav", "-w", help="Folder of 32 kHz waves: <wav>/<singer>/<utt>.wav.")] = DEFAULT_DATA / Feature.WAVES_32K.value,
-    spe: Annotated[Path, typer.Option("--spe", "-s", help="Output mel folder (Grad-SVC's -s).")] = DEFAULT_DATA / Feature.MEL.value,
-    wave: Annotated[Path | None, typer.Option("--wave", help="Single-file mode: one audio file.")] = None,
-    mel: Annotated[Path | None, typer.Option("--mel", help="Single-file mode: output .mel.pt.")] = None,
+    wav: Annotated[
+        Path, typer.Option("--wav", "-w", help="Folder of 32 kHz waves: <wav>/<singer>/<utt>.wav.")
+    ] = DEFAULT_DATA / Feature.WAVES_32K.value,
+    spe: Annotated[
+        Path, typer.Option("--spe", "-s", help="Output mel folder (Grad-SVC's -s).")
+    ] = DEFAULT_DATA / Feature.MEL.value,
+    wave: Annotated[Path | None, typer.Option(
+        "--wave", help="Single-file mode: one audio file.")] = None,
+    mel: Annotated[Path | None, typer.Option(
+        "--mel", help="Single-file mode: output .mel.pt.")] = None,
     jobs: Jobs = 1,
     force: Force = False,
     shard: Shard = "1/1",
@@ -81,12 +109,20 @@ def extract_mel(
 
 
 def extract_f0(
-    wav: Annotated[Path, typer.Option("--wav", "-w", help="Folder of 16 kHz waves: <wav>/<singer>/<utt>.wav.")] = DEFAULT_DATA / Feature.WAVES_16K.value,
-    pit: Annotated[Path, typer.Option("--pit", "-p", help="Output pitch folder (Grad-SVC's -p).")] = DEFAULT_DATA / Feature.PITCH.value,
-    method: Annotated[str, typer.Option("--method", "-m", help=f"F0 method: {', '.join(F0_METHODS)}.")] = "praat",
-    wave: Annotated[Path | None, typer.Option("--wave", help="Single-file mode: one audio file (any rate).")] = None,
-    csv: Annotated[Path | None, typer.Option("--csv", help="Single-file mode: write Grad-SVC's pitch CSV.")] = None,
-    npy: Annotated[Path | None, typer.Option("--npy", help="Single-file mode: write the track as .npy.")] = None,
+    wav: Annotated[
+        Path, typer.Option("--wav", "-w", help="Folder of 16 kHz waves: <wav>/<singer>/<utt>.wav.")
+    ] = DEFAULT_DATA / Feature.WAVES_16K.value,
+    pit: Annotated[
+        Path, typer.Option("--pit", "-p", help="Output pitch folder (Grad-SVC's -p).")
+    ] = DEFAULT_DATA / Feature.PITCH.value,
+    method: Annotated[str, typer.Option(
+        "--method", "-m", help=f"F0 method: {', '.join(F0_METHODS)}.")] = "praat",
+    wave: Annotated[Path | None, typer.Option(
+        "--wave", help="Single-file mode: one audio file (any rate).")] = None,
+    csv: Annotated[Path | None, typer.Option(
+        "--csv", help="Single-file mode: write Grad-SVC's pitch CSV.")] = None,
+    npy: Annotated[Path | None, typer.Option(
+        "--npy", help="Single-file mode: write the track as .npy.")] = None,
     jobs: Jobs = 1,
     force: Force = False,
     shard: Shard = "1/1",
@@ -95,7 +131,7 @@ def extract_f0(
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
-    """Extract F0 (Hz, 100 fps, 0 = unvoiced) with Praat (default, as Grad-SVC trains), CREPE or WORLD."""
+    """Extract F0 (Hz, 100 fps, 0 = unvoiced): Praat (default, as Grad-SVC trains), CREPE, WORLD."""
     from prepare.discover import Shard as ShardSpec
 
     setup_logging(quiet, verbose)
@@ -112,12 +148,29 @@ def extract_f0(
 
         f0 = write_f0(wave, method=method, csv=csv, npy=npy, device=device)
         voiced = f0[f0 > 0]
-        median = f"median {float(sorted(voiced)[len(voiced) // 2]):.1f} Hz" if len(voiced) else "no voiced frames"
-        typer.echo(f"wrote {', '.join(str(p) for p in (csv, npy) if p)} ({len(f0)} frames, {median})")
+        median = (
+            f"median {float(sorted(voiced)[len(voiced) // 2]):.1f} Hz"
+            if len(voiced)
+            else "no voiced frames"
+        )
+        typer.echo(
+            f"wrote {', '.join(str(p) for p in (csv, npy) if p)} ({len(f0)} frames, {median})"
+        )
         return
     from prepare.steps import extract_f0 as run
 
-    finish(run(wav, pit, method=method, jobs=jobs, force=force, shard=ShardSpec.parse(shard), device=device, precision=precision))
+    finish(
+        run(
+            wav,
+            pit,
+            method=method,
+            jobs=jobs,
+            force=force,
+            shard=ShardSpec.parse(shard),
+            device=device,
+            precision=precision,
+        )
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -129,10 +182,18 @@ def register(app: typer.Typer) -> None:
 
 
 def extract_hubert(
-    wav: Annotated[Path, typer.Option("--wav", "-w", help="Folder of 16 kHz waves: <wav>/<singer>/<utt>.wav.")] = DEFAULT_DATA / Feature.WAVES_16K.value,
-    vec: Annotated[Path | None, typer.Option("--vec", "-v", help="Where units go: the output folder (default data_gvc/hubert), or the .vec.npy file with --wave.")] = None,
-    wave: Annotated[Path | None, typer.Option("--wave", help="Single-file mode: one audio file (any rate).")] = None,
-    model: Annotated[Path, typer.Option("--model", help="HuBERT-Soft checkpoint (bshall/hubert v0.1 release).")] = Path("hubert_pretrain/hubert-soft-0d54a1f4.pt"),
+    wav: Annotated[
+        Path, typer.Option("--wav", "-w", help="Folder of 16 kHz waves: <wav>/<singer>/<utt>.wav.")
+    ] = DEFAULT_DATA / Feature.WAVES_16K.value,
+    vec: Annotated[Path | None, typer.Option(
+        "--vec", "-v",
+        help="Where units go: the output folder (default data_gvc/hubert), or the .vec.npy "
+        "file with --wave.")] = None,
+    wave: Annotated[Path | None, typer.Option(
+        "--wave", help="Single-file mode: one audio file (any rate).")] = None,
+    model: Annotated[
+        Path, typer.Option("--model", help="HuBERT-Soft checkpoint (bshall/hubert v0.1 release).")
+    ] = Path("hubert_pretrain/hubert-soft-0d54a1f4.pt"),
     batch: Annotated[int, typer.Option("--batch", min=1, help="Files per model batch.")] = 8,
     jobs: Jobs = 2,
     force: Force = False,
@@ -166,18 +227,46 @@ def extract_hubert(
     from prepare.steps import extract_hubert as run
 
     out = vec if vec is not None else DEFAULT_DATA / Feature.HUBERT.value
-    finish(run(wav, out, model=model, device=str(runtime.device), precision=precision, batch_files=batch, force=force, shard=ShardSpec.parse(shard)))
+    finish(
+        run(
+            wav,
+            out,
+            model=model,
+            device=str(runtime.device),
+            precision=precision,
+            batch_files=batch,
+            force=force,
+            shard=ShardSpec.parse(shard),
+        )
+    )
 
 
 def extract_speaker(
-    wav: Annotated[Path, typer.Option("--wav", "-w", help="Folder of 16 kHz waves: <wav>/<singer>/<utt>.wav.")] = DEFAULT_DATA / Feature.WAVES_16K.value,
-    spk: Annotated[Path | None, typer.Option("--spk", "-s", help="Where embeddings go: the output folder (default data_gvc/speaker), or a .spk.npy file with --wave/--average.")] = None,
-    singer: Annotated[Path, typer.Option("--singer", help="Folder of per-singer means and profiles.")] = DEFAULT_DATA / "singer",
-    pit: Annotated[Path, typer.Option("--pit", "-p", help="Pitch folder used for the singer profiles (skipped when absent).")] = DEFAULT_DATA / Feature.PITCH.value,
-    encoder: Annotated[str, typer.Option("--encoder", "-e", help="resemblyzer (weights in the package, offline) or lstm (Grad-SVC's; needs speaker_pretrain/).")] = "resemblyzer",
-    model_dir: Annotated[Path | None, typer.Option("--model-dir", help="lstm: folder with best_model.pth.tar and config.json (default speaker_pretrain/).")] = None,
-    wave: Annotated[Path | None, typer.Option("--wave", help="Single-file mode: one audio file.")] = None,
-    average: Annotated[Path | None, typer.Option("--average", help="Average a folder of .spk.npy into the --spk file.")] = None,
+    wav: Annotated[
+        Path, typer.Option("--wav", "-w", help="Folder of 16 kHz waves: <wav>/<singer>/<utt>.wav.")
+    ] = DEFAULT_DATA / Feature.WAVES_16K.value,
+    spk: Annotated[Path | None, typer.Option(
+        "--spk", "-s",
+        help="Where embeddings go: the output folder (default data_gvc/speaker), or a .spk.npy "
+        "file with --wave/--average.")] = None,
+    singer: Annotated[Path, typer.Option(
+        "--singer", help="Folder of per-singer means and profiles.")] = DEFAULT_DATA / "singer",
+    pit: Annotated[Path, typer.Option(
+        "--pit", "-p", help="Pitch folder used for the singer profiles (skipped when absent)."
+        )] = DEFAULT_DATA / Feature.PITCH.value,
+    encoder: Annotated[str, typer.Option(
+        "--encoder", "-e",
+        help="resemblyzer (weights in the package, offline) or lstm (Grad-SVC's; needs "
+        "speaker_pretrain/).")] = "resemblyzer",
+    model_dir: Annotated[Path | None, typer.Option(
+        "--model-dir", help="lstm: folder with best_model.pth.tar and config.json "
+        "(default speaker_pretrain/).")] = None,
+    wave: Annotated[Path | None, typer.Option(
+        "--wave", help="Single-file mode: one audio file.")] = None,
+    average: Annotated[
+        Path | None,
+        typer.Option("--average", help="Average a folder of .spk.npy into the --spk file."),
+    ] = None,
     jobs: Jobs = 1,
     force: Force = False,
     shard: Shard = "1/1",
@@ -199,7 +288,10 @@ def extract_speaker(
 
         mean = average_folder(average)
         save_npy(spk, mean)
-        typer.echo(f"wrote {spk} (mean of {len(list(average.glob('*.spk.npy')))} embeddings, norm {float((mean ** 2).sum() ** 0.5):.3f})")
+        typer.echo(
+            f"wrote {spk} (mean of {len(list(average.glob('*.spk.npy')))} embeddings, norm "
+            f"{float((mean**2).sum() ** 0.5):.3f})"
+        )
         return
     if wave is not None:
         if spk is None:
@@ -212,7 +304,20 @@ def extract_speaker(
     from prepare.steps import extract_speaker as run
 
     out = spk if spk is not None else DEFAULT_DATA / Feature.SPEAKER.value
-    finish(run(wav, out, singer, encoder=encoder, model_dir=model_dir, pitch=pit, jobs=jobs, device=dev, force=force, shard=ShardSpec.parse(shard)))
+    finish(
+        run(
+            wav,
+            out,
+            singer,
+            encoder=encoder,
+            model_dir=model_dir,
+            pitch=pit,
+            jobs=jobs,
+            device=dev,
+            force=force,
+            shard=ShardSpec.parse(shard),
+        )
+    )
 
 
 def register_features(app: typer.Typer) -> None:

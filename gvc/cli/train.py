@@ -14,19 +14,48 @@ from gvc.layout import DEFAULT_DATA
 
 def train(
     config: Config = "base",
-    data: Annotated[Path, typer.Option("--data", help="Data root (the data_gvc/ tree); the index is built from it when absent.")] = DEFAULT_DATA,
-    run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Run folder: checkpoints, TensorBoard, resolved config. Default: logs/<config name>.")] = None,
-    files: Annotated[Path | None, typer.Option("--files", help="Folder of train.txt/valid.txt. Default: the config's train.train_files/valid_files.")] = None,
-    valid: Annotated[int, typer.Option("--valid", min=0, help="Validation utterances when the index is built here.")] = 10,
-    resume: Annotated[str, typer.Option("--resume", help="auto (latest checkpoint in the run folder, if any), none, or a checkpoint path.")] = "auto",
-    init_from: Annotated[Path | None, typer.Option("--init-from", help="Fine-tune from these weights (an exported gvc.pth or Grad-SVC's gvc.pretrain.pth); strict.")] = None,
-    freeze: Annotated[list[str] | None, typer.Option("--freeze", help="Modules to freeze (repeat or comma-separate): pit_emb, spk_emb, encoder[.prenet|.speaker|.encoder|.proj_m], decoder; 'finetune' = Grad-SVC's set. Default: none.")] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate. Default: train.learning_rate (Grad-SVC fine-tuned with 2e-5).")] = None,
-    max_steps: Annotated[int | None, typer.Option("--max-steps", min=0, help="Stop after this many optimizer steps in total (tests, demos).")] = None,
+    data: Annotated[Path, typer.Option(
+        "--data", help="Data root (the data_gvc/ tree); the index is built from it when absent."
+        )] = DEFAULT_DATA,
+    run_dir: Annotated[Path | None, typer.Option(
+        "--run-dir",
+        help="Run folder: checkpoints, TensorBoard, resolved config. Default: logs/<config "
+        "name>.")] = None,
+    files: Annotated[Path | None, typer.Option(
+        "--files", help="Folder of train.txt/valid.txt. Default: the config's "
+        "train.train_files/valid_files.")] = None,
+    valid: Annotated[
+        int,
+        typer.Option("--valid", min=0, help="Validation utterances when the index is built here."),
+    ] = 10,
+    resume: Annotated[str, typer.Option(
+        "--resume",
+        help="auto (latest checkpoint in the run folder, if any), none, or a checkpoint path."
+        )] = "auto",
+    init_from: Annotated[Path | None, typer.Option(
+        "--init-from", help="Fine-tune from these weights (an exported gvc.pth or Grad-SVC's "
+        "gvc.pretrain.pth); strict.")] = None,
+    freeze: Annotated[list[str] | None, typer.Option(
+        "--freeze", help="Modules to freeze (repeat or comma-separate): pit_emb, spk_emb, "
+        "encoder[.prenet|.speaker|.encoder|.proj_m], decoder; 'finetune' = Grad-SVC's "
+        "set. Default: none.")] = None,
+    lr: Annotated[float | None, typer.Option(
+        "--lr", help="Learning rate. Default: train.learning_rate (Grad-SVC fine-tuned with 2e-5)."
+        )] = None,
+    max_steps: Annotated[int | None, typer.Option(
+        "--max-steps", min=0, help="Stop after this many optimizer steps in total (tests, demos)."
+        )] = None,
     device: Device = "auto",
-    precision: Annotated[str | None, typer.Option("--precision", help="fp32 or bf16 (autocast; bf16 wants a GPU). Default: train.precision.")] = None,
-    log_every: Annotated[int, typer.Option("--log-every", min=1, help="Steps between TensorBoard scalars / log lines.")] = 10,
-    valid_every: Annotated[int | None, typer.Option("--valid-every", min=1, help="Steps between validations. Default: every train.test_step epochs.")] = None,
+    precision: Annotated[str | None, typer.Option(
+        "--precision", help="fp32 or bf16 (autocast; bf16 wants a GPU). Default: train.precision."
+        )] = None,
+    log_every: Annotated[
+        int,
+        typer.Option("--log-every", min=1, help="Steps between TensorBoard scalars / log lines."),
+    ] = 10,
+    valid_every: Annotated[int | None, typer.Option(
+        "--valid-every", min=1,
+        help="Steps between validations. Default: every train.test_step epochs.")] = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:

@@ -40,7 +40,9 @@ def parse_line(line: str) -> tuple[Path, Path, Path, Path]:
     """Split an index line into its four paths, as Grad-SVC's loader does."""
     parts = line.rstrip("\n").split("|")
     if len(parts) != 4:
-        raise DataLayoutError(f"index line has {len(parts)} fields, expected 4 (mel|vec|pit|spk): {line!r}")
+        raise DataLayoutError(
+            f"index line has {len(parts)} fields, expected 4 (mel|vec|pit|spk): {line!r}"
+        )
     mel, vec, pit, spk = (Path(p) for p in parts)
     return mel, vec, pit, spk
 
@@ -53,7 +55,9 @@ def read_index(path: Path) -> list[tuple[Path, Path, Path, Path]]:
     return [parse_line(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
 
 
-def split_valid(utts: list[Utterance], count: int, seed: int) -> tuple[list[Utterance], list[Utterance]]:
+def split_valid(
+    utts: list[Utterance], count: int, seed: int
+) -> tuple[list[Utterance], list[Utterance]]:
     """Seeded split: `count` validation items taken round-robin across singers."""
     rng = random.Random(seed)
     by_singer: dict[str, list[Utterance]] = {}
@@ -87,7 +91,9 @@ def build_index(
     Raises:
         DataLayoutError: no utterance has all four features.
     """
-    result = IndexResult(train_path=Path(out_dir) / "train.txt", valid_path=Path(out_dir) / "valid.txt")
+    result = IndexResult(
+        train_path=Path(out_dir) / "train.txt", valid_path=Path(out_dir) / "valid.txt"
+    )
     complete = []
     for utt in tree.utterances(Feature.WAVES_32K):
         absent = [f.value for f in INDEX_FEATURES if not tree.path(f, utt).is_file()]

@@ -116,7 +116,7 @@ def sample_sde(score: ScoreFn, z: torch.Tensor, mu: torch.Tensor, mask: torch.Te
 
 
 DPM_GRIDS = ("logsnr", "time-uniform", "time-quadratic")
-"""Time grids of `sample_dpm_solver` (`decoders.md` §2.3)."""
+"""Time grids of `sample_dpm_solver` (Lu et al. 2022, DPM-Solver, arXiv 2206.00927, sec. 3.3)."""
 
 
 def dpm_grid(schedule: sch.VPSchedule, steps: int, grid: str, t_end: float) -> list[float]:
@@ -144,9 +144,9 @@ def sample_dpm_solver(score: ScoreFn, z: torch.Tensor, mu: torch.Tensor, mask: t
     eps(y, t) = -sigma_t * score(y + mu, t), or as the clean-data estimate
     y0(y, t) = (y + sigma_t^2 * score(y + mu, t)) / alpha_t for DPM-Solver++. The first steps
     warm up with lower orders; with `lower_order_final` the last steps also drop to order
-    (steps - i), so the final step is first order (`decoders.md` §2.2 and pitfall 1; the
-    reference gates this below 10-15 steps, but ungated a time-uniform grid at 20 steps lands
-    3x closer to the exact ODE solution and the logSNR grid is unchanged, see BENCHMARKS.md).
+    (steps - i), so the final step is first order (`lower_order_final` of the DPM-Solver++ code,
+    arXiv 2211.01095, which gates this below 10-15 steps; ungated, a time-uniform grid at 20 steps
+    lands 3x closer to the exact ODE solution and the logSNR grid is unchanged, see BENCHMARKS.md).
     Order 1 with noise prediction on the logSNR grid equals DDIM and Grad-SVC's
     `reverse_diffusion_dpm`. Global error is O(h^order) in the logSNR step h (order 3 uses the
     exact Taylor weight of the second difference, see below).

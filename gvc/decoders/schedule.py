@@ -10,7 +10,8 @@ linear VP-SDE with
     lambda(t)  = log alpha - log sigma       (half log-SNR, decreasing in t)
 
 Every function takes floats or tensors; tensors are promoted to float64 so that grids and step
-coefficients never lose precision under fp16/bf16 autocast (`decoders.md` §9.3). Callers cast
+coefficients never lose precision under fp16/bf16 autocast (half-precision
+log-SNR grids collapse near t = 0). Callers cast
 the few scalars they need to the working dtype.
 """
 

@@ -72,7 +72,9 @@ def mel_mismatches(data: DataConfig, folder_settings: dict[str, Any]) -> list[st
         if folder_key not in folder_settings:
             continue
         want, got = getattr(data, key), folder_settings[folder_key]
-        if not isinstance(got, (int, float)) or not math.isclose(float(want), float(got), rel_tol=1e-9):
+        if not isinstance(got, (int, float)) or not math.isclose(
+            float(want), float(got), rel_tol=1e-9
+        ):
             out.append(f"data.{key}: config {want} vs folder {got}")
     return out
 

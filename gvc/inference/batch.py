@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gvc.errors import ConfigError, GvcError
+from gvc.fileio import remove_stale_temps
 from gvc.inference.converter import Converter
 from gvc.inference.outputs import Intermediates, save_mel_png, save_mel_tensor
 from gvc.inference.settings import Conversion, DecodeSettings
@@ -120,6 +121,7 @@ def convert_folder(converter: Converter, pairs: list[tuple[Path, Path]], spk, *,
     from prepare.report import Report
 
     report = Report("infer")
+    remove_stale_temps(sorted({dst.parent for _, dst in pairs}), "infer")
     start = time.perf_counter()
     for i, (src, dst) in enumerate(pairs):
         if dst.exists() and not force:

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 OVERRIDE_HINT = "pass --allow-mismatch to convert anyway"
 CONTENT_EXTRACTOR = "hubert-soft"
-DEFAULT_PITCH = "praat"  # Grad-SVC trains on Praat F0 (reference §1.3)
+DEFAULT_PITCH = "praat"  # Grad-SVC trains on Praat F0 (Grad-SVC `prepare/preprocess_f0.py`)
 SPEAKER_FEATURES = ("speaker", "singer")
 
 

@@ -2,7 +2,8 @@
 
 All positions are mel frames (100 frames/s, 10 ms). A chunk has a *core* [start, stop) that it
 owns and an *input span* [lo, hi) = core plus `context_frames` on each side (clipped to the
-song, widened to the U-Net's 4-frame grid and to one fixed length except at the song's end), which the
+song, widened to the U-Net's 4-frame grid and to one fixed length except at the song's end), which
+the
 model sees so that the core is computed with real neighbours on both sides. Cores tile the song;
 each is at most `chunk_frames` long, so the model never sees more than
 chunk_frames + 2 * context_frames + 6 frames (alignment slack) at once, in at most three
@@ -66,13 +67,6 @@ class ChunkSettings:
             raise ConfigError(f"crossfade of {self.crossfade_frames} frames is longer than half a "
                               f"chunk ({self.chunk_frames} frames)")
 
-    @classmethod
-    def from_seconds(cls, chunk: float, context: float, crossfade: float,
-                     search: float = 3.0, rate: float = 100.0) -> ChunkSettings:
-        """Settings from durations in seconds at `rate` frames/s."""
-        return cls(int(round(chunk * rate)), int(round(context * rate)),
-                   int(round(crossfade * rate)), int(round(search * rate)))
-
 
 @dataclass(frozen=True)
 class Chunk:
@@ -126,7 +120,9 @@ def cut_scores(energy_db: np.ndarray, f0: np.ndarray | None, width: int) -> np.n
     return cost
 
 
-def plan_chunks(total: int, settings: ChunkSettings, scores: np.ndarray | None = None) -> list[Chunk]:
+def plan_chunks(
+    total: int, settings: ChunkSettings, scores: np.ndarray | None = None
+) -> list[Chunk]:
     """Cut `total` frames into chunks (see the module docstring).
 
     Args:

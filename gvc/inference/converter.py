@@ -1,6 +1,6 @@
 """`Converter`: one song in, the converted song out, from a self-describing model file alone.
 
-Pipeline (all in-process, reference §5 with its bugs fixed):
+Pipeline (all in-process; Grad-SVC's `gvc_inference.py` with its bugs fixed):
 
 1. source audio at 16 kHz; HuBERT-Soft units (50 fps) and F0 (the model's pitch method), or
    `--vec` / `--pit` files checked against the audio length;

@@ -45,7 +45,8 @@ class NoiseField:
 
     def window(self, draw: int, start: int, length: int, batch: int = 1,
                channels: int = 100) -> torch.Tensor:
-        """Frames [start, start + length) of draw number `draw`: [batch, channels, length] float32 CPU.
+        """Frames [start, start + length) of draw number `draw`: [batch, channels, length] float32
+        CPU.
 
         `start` may be negative or run past the song's end: the field is defined for every
         integer frame.

@@ -35,7 +35,9 @@ def parse_shift(text: str | float | int) -> float | str:
         try:
             value = float(word)
         except ValueError:
-            raise ConfigError(f"--shift {text!r} is neither a number of semitones nor 'auto'") from None
+            raise ConfigError(
+                f"--shift {text!r} is neither a number of semitones nor 'auto'"
+            ) from None
     if not math.isfinite(value) or abs(value) > 48:
         raise ConfigError(f"--shift {text!r} is out of range; use -48..48 semitones or 'auto'")
     return value

@@ -93,7 +93,10 @@ def _windows(total: int, size: int, overlap: int) -> list[tuple[int, int, int, i
     cuts = list(range(0, total, size)) + [total]
     if len(cuts) > 2 and cuts[-1] - cuts[-2] < overlap:
         del cuts[-2]
-    return [(a, b, max(0, a - overlap), min(total, b + overlap)) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    return [
+        (a, b, max(0, a - overlap), min(total, b + overlap))
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True)
+    ]
 
 
 def _is_nsf(vocoder) -> bool:
@@ -148,16 +151,6 @@ def run_excitation(vocoder, f0: np.ndarray, seed: int) -> np.ndarray:
     """
     if not _is_nsf(vocoder):
         raise ValueError(f"vocoder {vocoder.name!r} has no NSF excitation")
-    src = vocoder.model.m_source
-    dev = vocoder.device
+    f0_t = torch.from_numpy(np.asarray(f0, dtype=np.float32))
     gen = torch.Generator().manual_seed(seed)
-    f0_t = torch.from_numpy(np.asarray(f0, dtype=np.float32))[None].to(dev).clamp(min=0.0)
-    phases = src.initial_phases(1, dev, gen)
-    pieces = []
-    for start in range(0, f0_t.shape[-1], VOCODER_CHUNK):
-        stop = min(f0_t.shape[-1], start + VOCODER_CHUNK)
-        offset = src.phase_offset(f0_t[:, :start])
-        pieces.append(src(f0_t[:, start:stop], gen, phases=phases, start=offset)[0, 0].cpu())
-    if not pieces:
-        return np.zeros(0, dtype=np.float32)
-    return torch.cat(pieces).float().numpy()
+    return vocoder.excitation(f0_t, gen, chunk_frames=VOCODER_CHUNK).float().numpy()

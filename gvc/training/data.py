@@ -47,7 +47,9 @@ class Item:
     @property
     def name(self) -> str:
         """`<singer>/<utterance>` (from the mel path)."""
-        stem = self.mel.name[: -len(".mel.pt")] if self.mel.name.endswith(".mel.pt") else self.mel.stem
+        stem = (
+            self.mel.name[: -len(".mel.pt")] if self.mel.name.endswith(".mel.pt") else self.mel.stem
+        )
         return f"{self.mel.parent.name}/{stem}"
 
 
@@ -72,7 +74,9 @@ def mel_shape(path: Path) -> tuple[int, ...]:
     except RuntimeError:  # legacy (non-zip) torch files cannot be memory-mapped
         mel = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(mel, torch.Tensor):
-        raise FeatureMismatch(f"{path}: expected a saved tensor [n_mels, T], found {type(mel).__name__}")
+        raise FeatureMismatch(
+            f"{path}: expected a saved tensor [n_mels, T], found {type(mel).__name__}"
+        )
     return tuple(mel.shape)
 
 
@@ -110,7 +114,12 @@ def scan_items(entries: list[tuple[Path, Path, Path, Path]], cfg: Config, what: 
     result, bad = ScanResult(), []
     for mel_p, vec_p, pit_p, spk_p in entries:
         try:
-            mel, vec, pit, spk = mel_shape(mel_p), _npy_shape(vec_p), _npy_shape(pit_p), _npy_shape(spk_p)
+            mel, vec, pit, spk = (
+                mel_shape(mel_p),
+                _npy_shape(vec_p),
+                _npy_shape(pit_p),
+                _npy_shape(spk_p),
+            )
         except (OSError, ValueError, RuntimeError) as exc:
             raise DataLayoutError(f"{mel_p.parent.name}/{mel_p.name}: unreadable feature file "
                                   f"({exc}); re-extract it with --force") from exc
@@ -181,10 +190,16 @@ class FeatureDataset(Dataset):
             start = int(rng.integers(0, length - self.max_frames + 1))
         stop = start + min(length, self.max_frames)
         mel, vec, pit = mel[:, start:stop], vec[start:stop], pit[start:stop]
-        for arr, path in ((mel.numpy(), item.mel), (vec, item.vec), (pit, item.pit), (spk, item.spk)):
+        for arr, path in (
+            (mel.numpy(), item.mel),
+            (vec, item.vec),
+            (pit, item.pit),
+            (spk, item.spk),
+        ):
             if not np.isfinite(arr).all():
-                raise DataLayoutError(f"{path}: contains NaN or Inf; re-extract it (gvc check lists "
-                                      "every such file)")
+                raise DataLayoutError(
+                    f"{path}: contains NaN or Inf; re-extract it (gvc check lists every such file)"
+                )
         if self.train and self.vec_noise_std > 0:
             vec = vec + self.vec_noise_std * rng.standard_normal(vec.shape, dtype=np.float32)
         return Sample(mel=mel.contiguous(), vec=torch.from_numpy(np.ascontiguousarray(vec)),

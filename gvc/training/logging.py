@@ -18,9 +18,16 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-SCALAR_TAGS = {"prior": "prior_loss", "ssim": "mel_loss", "spk": "spk_loss",
-               "diff": "diffusion_loss", "total": "total_loss", "enc_grad_norm": "encoder_grad_norm",
-               "dec_grad_norm": "decoder_grad_norm", "lr": "lr"}
+SCALAR_TAGS = {
+    "prior": "prior_loss",
+    "ssim": "mel_loss",
+    "spk": "spk_loss",
+    "diff": "diffusion_loss",
+    "total": "total_loss",
+    "enc_grad_norm": "encoder_grad_norm",
+    "dec_grad_norm": "decoder_grad_norm",
+    "lr": "lr",
+}
 
 
 def mel_image(mel: np.ndarray, title: str) -> np.ndarray:
@@ -41,7 +48,9 @@ def mel_image(mel: np.ndarray, title: str) -> np.ndarray:
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
-def _fmt(metrics: dict[str, float], keys: tuple[str, ...] = ("total", "prior", "ssim", "spk", "diff")) -> str:
+def _fmt(
+    metrics: dict[str, float], keys: tuple[str, ...] = ("total", "prior", "ssim", "spk", "diff")
+) -> str:
     return " ".join(f"{k} {metrics[k]:.4f}" for k in keys if k in metrics)
 
 

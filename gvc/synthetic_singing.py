@@ -76,7 +76,9 @@ def sing(
             end = min(n, pos + dur)
             semis = scale[int(rng.integers(len(scale)))]
             f0[pos:end] = voice.base_hz * 2 ** (semis / 12)
-            env = np.minimum(1.0, np.minimum(np.arange(end - pos), np.arange(end - pos)[::-1]) / (0.03 * sr))
+            env = np.minimum(
+                1.0, np.minimum(np.arange(end - pos), np.arange(end - pos)[::-1]) / (0.03 * sr)
+            )
             amp[pos:end] = env
             vowel_idx[pos:end] = int(rng.integers(len(_VOWELS)))
             pos = end
