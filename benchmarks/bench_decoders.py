@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from gvc.synth import sing, singer_voice
+from gvc.synthetic_singing import sing, singer_voice
 from rich.console import Console
 
 from gvc.audio import write_wav_float

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gvc.synth import SingerVoice, sing, singer_voice
+from gvc.synthetic_singing import SingerVoice, sing, singer_voice
 from typer.testing import CliRunner
 
 from gvc.audio import resample
