@@ -227,3 +227,44 @@ def test_config_presets_and_strictness(tmp_path: Path):
         vocoder_config_from_dict({"model": {"upsample_factors": [16, 16]}})
     with pytest.raises(ConfigError, match="neither"):
         load_vocoder_config(tmp_path / "absent.yaml")
+
+
+# ---------------------------------------------------------------- training parts
+
+
+def _corpus(root: Path, seconds=(0.8, 0.3, 1.0)) -> Path:
+    """data_gvc/ with waves-32k and mel written as gvc resample / extract-mel write them."""
+    from gvc.audio import to_int16_peak, write_wav_int16
+    from gvc.synth import sing, singer_voice
+    from prepare.mel import write_mel
+
+    for i, sec in enumerate(seconds):
+        wave = root / "waves-32k" / f"s{i % 2}" / f"u{i}.wav"
+        wave.parent.mkdir(parents=True, exist_ok=True)
+        write_wav_int16(wave, to_int16_peak(sing(singer_voice(i), sec, 32000, seed=i)), 32000)
+        write_mel(wave, root / "mel" / f"s{i % 2}" / f"u{i}.mel.pt")
+    return root
+
+
+def test_segments_align_audio_with_mel(tmp_path: Path):
+    from vocoder import mel_spectrogram
+    from vocoder.diffwave.training import (
+        SegmentDataset,
+        collate_segments,
+        diffwave_losses,
+        scan_items,
+    )
+
+    scan = scan_items(_corpus(tmp_path / "data_gvc"), segment_frames=40)
+    assert [it.name for it in scan.items] == ["s0/u0", "s0/u2"] and scan.too_short == 1
+    data = SegmentDataset(scan.items, 40, seed=3)
+    audio, mel, name = data[(1, 5)]
+    assert audio.shape == (40 * 320,) and mel.shape == (100, 40) and name == "s0/u2"
+    again, _, _ = data[(1, 5)]
+    other, _, _ = data[(1, 6)]
+    assert torch.equal(audio, again) and not torch.equal(audio, other)  # crop per (epoch, item)
+    # the audio segment is the signal of the mel segment (edges differ by the reflect padding)
+    assert (mel_spectrogram(audio)[:, 3:-3] - mel[:, 3:-3]).abs().max() < 1e-3
+    batch = collate_segments([data[(0, 0)], data[(1, 0)]])
+    losses = diffwave_losses(DiffWave(TINY), batch, torch.Generator().manual_seed(0))
+    assert set(losses) == {"diff"} and losses["diff"].requires_grad
