@@ -97,7 +97,7 @@ def make_files(work: Path, args: argparse.Namespace) -> dict[str, Path]:
         cfg = load_config(args.preset)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            model = GradSVC.from_config(cfg.grad)
+            model = GradSVC.from_config(cfg)
         meta = build_meta(cfg, gradsvc_features(cfg), kind="model", source={"kind": "bench"},
                           dtype="float32")
         save_torch(files["model"], {"model": model.state_dict(), "gvc": meta})

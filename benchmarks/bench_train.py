@@ -20,6 +20,7 @@ import argparse
 import json
 import statistics
 import time
+from types import SimpleNamespace
 
 import torch
 
@@ -28,7 +29,7 @@ from gvc.device import Precision, Runtime
 from gvc.models import GradSVC
 from gvc.models.embeddings import fix_len_compatibility
 from gvc.training import optim
-from gvc.training.distributed import LossModule
+from gvc.training.objective import AcousticObjective
 from gvc.training.state import seed_step
 
 
@@ -53,11 +54,12 @@ def time_steps(preset: str, batch: int, runtime: Runtime, steps: int, warmup: in
     """Median seconds per optimizer step (and peak CUDA memory)."""
     cfg = load_config(preset)
     torch.manual_seed(0)
-    model = GradSVC.from_config(cfg.grad).to(runtime.device).train()
-    module = LossModule(model)
+    model = GradSVC.from_config(cfg).to(runtime.device).train()
+    objective = AcousticObjective(cfg, {})
+    module = objective.loss_module(model)
     opt = optim.build_optimizer(model, cfg.train, cfg.train.learning_rate)
-    groups = optim.clip_groups(model)
-    data = {k: v.to(runtime.device) for k, v in make_batch(batch, cfg).items()}
+    groups = objective.clip_groups(model)
+    data = SimpleNamespace(**{k: v.to(runtime.device) for k, v in make_batch(batch, cfg).items()})
     cuda = runtime.device.type == "cuda"
     if cuda:
         torch.cuda.reset_peak_memory_stats(runtime.device)
@@ -68,9 +70,8 @@ def time_steps(preset: str, batch: int, runtime: Runtime, steps: int, warmup: in
             torch.cuda.synchronize(runtime.device)
         t0, c0 = time.perf_counter(), time.process_time()
         with runtime.autocast():
-            losses = module(data["vec"], data["pit"], data["spk"], data["mel"], data["lengths"],
-                            not joint, cfg.train.segment_frames, cfg.train.mu_noise_std, gen)
-        total = sum(losses)
+            losses = module(data, joint, gen)
+        total = sum(losses.values())
         opt.zero_grad(set_to_none=True)
         total.backward()
         optim.clip_gradients(groups, cfg.train.grad_clip)

@@ -29,7 +29,6 @@ from gvc.errors import ConfigError
 from gvc.presets import preset_path
 
 VERSIONS = ("v1", "v2", "v3-rope")
-DECODERS = ("score", "flow", "edm", "consistency")
 PRENET_STATS = ("padded", "masked")
 OPTIMIZERS = ("adam", "adamw")
 LR_SCHEDULES = ("none", "cosine", "exponential")
@@ -111,18 +110,23 @@ class GradConfig:
     pe_scale: float  # time-embedding scale (1000 for every Grad-SVC checkpoint)
     # --- gvc additions ---
     version: str = _choice("v2", VERSIONS)  # encoder variant: V1 prenet, V2 prenet, V3-RoPE attn
-    decoder: str = _choice("score", DECODERS)  # objective/sampler family of the U-Net
+    decoder: str = "score"  # decoder family of the U-Net (gvc.decoders.decoder_names())
     prenet_stats: str = _choice("padded", PRENET_STATS)  # V2 instance-norm statistics
     grl_channels: int = 1024  # hidden width of the GRL speaker classifier (Grad-SVC: 1024)
 
 
 @dataclass
 class InferConfig:
-    """`infer:` block (gvc addition): sampler defaults and chunking."""
+    """`infer:` block (gvc addition): sampler defaults and chunking.
 
-    sampler: str = "ml"
-    steps: int = 20
-    temperature: float = 1.015  # score decoders: x_T = mu + N(0, I) / temperature
+    `sampler` and `steps` default to the decoder family's own defaults (score: ml x 20, flow:
+    euler x 10, as Grad-SVC V2 and V3 infer).
+    """
+
+    sampler: str | None = None
+    steps: int | None = None
+    temperature: float = 1.015  # score: x_T = mu + N(0, I) / T; flow: x_0 = N(0, I) * T
+    cfg_strength: float = 0.0  # classifier-free guidance (models trained with condition dropout)
     chunk_frames: int = 2400  # frames converted per chunk (24 s)
     context_frames: int = 50  # context frames (0.5 s) converted on each side of a chunk, then dropped
     seed: int | None = None
@@ -136,6 +140,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
     infer: InferConfig = field(default_factory=InferConfig)
+    decoder: Any = None  # options of the decoder family (its `options_type`), block named after it
 
 
 _BLOCKS = {"train": TrainConfig, "data": DataConfig, "grad": GradConfig, "infer": InferConfig}
@@ -198,7 +203,33 @@ def _build_block(cls: type, data: Any, block: str, src: str) -> Any:
         if choices and value not in choices:
             raise ConfigError(f"{src}: {key} = {value!r} is not one of {', '.join(choices)}")
         kwargs[name] = value
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:  # range checks of option dataclasses (__post_init__)
+        raise ConfigError(f"{src}: {exc}") from exc
+
+
+def _decoder_block(data: dict, decoder: str, source: str) -> Any:
+    """The decoder family's options from its block (defaults when absent); None if it has none.
+
+    Raises:
+        ConfigError: unknown family, or a block of another family than `grad.decoder`.
+    """
+    from gvc.decoders.base import decoder_family, decoder_names  # local: keeps import light
+
+    family = decoder_family(decoder) if decoder in decoder_names() else None
+    if family is None:
+        raise ConfigError(f"{source}: grad.decoder = {decoder!r} is not available in this build "
+                          f"(decoders: {', '.join(decoder_names())})")
+    for name in decoder_names():
+        if name != decoder and name in data:
+            raise ConfigError(f"{source}: a '{name}:' block, but grad.decoder is {decoder!r}; "
+                              f"remove the block or set grad.decoder: {name}")
+    if family.options_type is None:
+        if decoder in data:
+            raise ConfigError(f"{source}: the {decoder!r} decoder takes no '{decoder}:' block")
+        return None
+    return _build_block(family.options_type, data.get(decoder) or {}, decoder, source)
 
 
 def config_from_dict(data: Any, source: str = "<dict>") -> Config:
@@ -211,20 +242,36 @@ def config_from_dict(data: Any, source: str = "<dict>") -> Config:
     Raises:
         ConfigError: unknown block or key, wrong type, missing required key, bad value.
     """
+    from gvc.decoders.base import decoder_names
+
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a YAML mapping with a 'grad:' block")
-    unknown = sorted(set(data) - set(_BLOCKS))
+    unknown = sorted(set(data) - set(_BLOCKS) - set(decoder_names()))
     if unknown:
         raise ConfigError(
-            f"{source}: unknown key '{unknown[0]}' (known blocks: {', '.join(_BLOCKS)})"
+            f"{source}: unknown key '{unknown[0]}' (known blocks: {', '.join(_BLOCKS)}, and one "
+            f"named after grad.decoder: {', '.join(decoder_names())})"
         )
     if "grad" not in data:
         raise ConfigError(f"{source}: required block 'grad:' is missing")
     blocks = {name: _build_block(cls, data[name], name, source)
               for name, cls in _BLOCKS.items() if name in data}
     cfg = Config(**blocks)
+    cfg.decoder = _decoder_block(data, cfg.grad.decoder, source)
+    _fill_infer_defaults(cfg)
     validate_config(cfg, source)
     return cfg
+
+
+def _fill_infer_defaults(cfg: Config) -> None:
+    """`infer.sampler` / `infer.steps` left unset take the decoder family's defaults."""
+    from gvc.decoders.base import decoder_family
+
+    family = decoder_family(cfg.grad.decoder)
+    if cfg.infer.sampler is None:
+        cfg.infer.sampler = family.default_sampler
+    if cfg.infer.steps is None:
+        cfg.infer.steps = family.default_steps
 
 
 def _check(ok: bool, source: str, key: str, why: str) -> None:
@@ -271,10 +318,16 @@ def validate_config(cfg: Config, source: str = "<config>") -> None:
     _check(i.temperature > 0, source, "infer.temperature", "must be > 0")
     _check(i.chunk_frames >= 4 and i.context_frames >= 0, source, "infer.chunk_frames",
            "must be >= 4 (context_frames >= 0)")
-    from gvc.decoders.registry import sampler_names  # local: keeps config import light
+    _check(i.cfg_strength >= 0, source, "infer.cfg_strength", "must be >= 0")
+    from gvc.decoders.base import decoder_family  # local: keeps config import light
+    from gvc.decoders.registry import sampler_names
 
+    family = decoder_family(g.decoder)
     names = sampler_names(g.decoder)
-    _check(bool(names), source, "grad.decoder", f"= {g.decoder!r} is not available in this build")
+    _check(bool(names), source, "grad.decoder", f"= {g.decoder!r} has no samplers in this build")
+    if i.cfg_strength > 0:
+        _check(family.trained_for_guidance(cfg.decoder), source, "infer.cfg_strength",
+               f"> 0 needs a {g.decoder} decoder trained with condition dropout")
     _check(i.sampler in names, source, "infer.sampler",
            f"= {i.sampler!r} is not a sampler of the {g.decoder!r} decoder ({', '.join(names)})")
 
@@ -325,8 +378,11 @@ def load_config(path_or_preset: str | Path, overrides: dict[str, Any] | None = N
 def config_to_dict(cfg: Config) -> dict[str, dict[str, Any]]:
     """Plain nested dict (YAML/JSON-safe; tuples become lists), blocks train/data/grad/infer."""
     out = {}
-    for name in _BLOCKS:
-        block = dataclasses.asdict(getattr(cfg, name))
+    blocks = [(name, getattr(cfg, name)) for name in _BLOCKS]
+    if cfg.decoder is not None:
+        blocks.append((cfg.grad.decoder, cfg.decoder))
+    for name, value in blocks:
+        block = dataclasses.asdict(value)
         out[name] = {k: list(v) if isinstance(v, tuple) else v for k, v in block.items()}
     return out
 

@@ -29,3 +29,7 @@ class FeatureMismatch(GvcError):
 
 class DataLayoutError(GvcError):
     """A data tree is not laid out as `<root>/<singer>/<utterance>.<ext>`."""
+
+
+class TrainingDiverged(GvcError):
+    """A loss or gradient became NaN/Inf; nothing was saved after the last good checkpoint."""

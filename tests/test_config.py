@@ -86,7 +86,7 @@ def _base_dict() -> dict:
         ("grad", "dec_dim", 100, "grad.dec_dim must be a multiple of 8"),
         ("grad", "n_mels", 102, "grad.n_mels must be a multiple of 4"),
         ("grad", "version", "v9", "grad.version = 'v9' is not one of"),
-        ("grad", "decoder", "flow", "grad.decoder = 'flow' is not available"),
+        ("grad", "decoder", "wavenet", "grad.decoder = 'wavenet' is not available"),
         ("infer", "sampler", "heun", "infer.sampler = 'heun' is not a sampler"),
         ("infer", "temperature", 0, "infer.temperature must be > 0"),
         ("train", "batch_size", True, "train.batch_size must be int"),

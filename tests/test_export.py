@@ -53,7 +53,7 @@ def test_export_loads_without_config_and_gives_identical_outputs(trained, tmp_pa
     assert feats["content"]["rate"] == 50.0 and feats["frame_rate"] == 100.0
     assert meta["source"]["step"] == 2 and cfg.grad.dec_dim == 16
     ckpt = load_checkpoint(trained)
-    ref = GradSVC.from_config(cfg.grad)
+    ref = GradSVC.from_config(cfg)
     ref.load_state_dict(ckpt["model"])
     ref.eval()
     a, b = _infer(model), _infer(ref)

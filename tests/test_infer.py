@@ -58,7 +58,7 @@ def _export_tiny(path: Path, *, features: dict | None = None, meta: bool = True)
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model = GradSVC.from_config(cfg.grad)
+        model = GradSVC.from_config(cfg)
     with torch.no_grad():
         model.decoder.estimator.final_conv.weight.mul_(0.05)
         model.decoder.estimator.final_conv.bias.zero_()
@@ -438,7 +438,7 @@ def test_feature_file_errors(kit, gl, tmp_path):
 
 def test_diverging_sampler_is_a_clear_error(kit, gl, monkeypatch):
     """A sampler that blows up (e.g. `sde` with few steps) stops with a message, not NaN audio."""
-    monkeypatch.setattr(gl.model, "score_fn",
+    monkeypatch.setattr(gl.model.decoder, "field",
                         lambda mu, mask, spk: (lambda x, t: torch.full_like(x, float("inf"))))
     with pytest.raises(GvcError, match=r"a\.wav: the euler sampler diverged in \d+ steps"):
         _convert(gl, kit)

@@ -211,7 +211,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tree, monkeypatch):
         out = real(self, *args, **kwargs)
         calls.append(1)
         if len(calls) == 5:
-            out.prior = out.prior * float("nan")
+            out["prior"] = out["prior"] * float("nan")
         return out
 
     monkeypatch.setattr(GradSVC, "compute_loss", poisoned)

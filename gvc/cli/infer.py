@@ -65,10 +65,12 @@ def infer(
     pit: Annotated[Path | None, typer.Option("--pit", help="Precomputed F0: Grad-SVC pitch CSV or a .npy track (Hz, 100 fps); e.g. hand-edited.")] = None,
     shift: Annotated[str, typer.Option("--shift", help="Transpose by N semitones (Hz x 2^(N/12), unvoiced stays 0), or 'auto': round(12 log2(target median F0 / source median F0)) from the singer profile.")] = "0",
     profile: Annotated[Path | None, typer.Option("--profile", help="Singer profile for --shift auto (default: <singer>.profile.json next to <singer>.spk.npy).")] = None,
-    sampler: Annotated[str | None, typer.Option("--sampler", help="Decoder sampler (default: the model's infer.sampler): ml, euler, sde, dpm-solver-1/2/3 for score models.")] = None,
-    steps: Annotated[int | None, typer.Option("--steps", help="Sampler steps (default: the model's infer.steps, 20 for Grad-SVC).")] = None,
-    sampler_opt: Annotated[list[str] | None, typer.Option("--sampler-opt", help="Extra sampler keyword, KEY=VALUE (repeat or comma-separate), e.g. grid=time-uniform or predict=data for dpm-solver-*.")] = None,
-    temperature: Annotated[float | None, typer.Option("--temperature", "--rature", help="Score models: the sampler starts from mu + N(0, I) / temperature (Grad-SVC's --rature; 1.015 = noise std 0.985; default: the model's infer.temperature).")] = None,
+    sampler: Annotated[str | None, typer.Option("--sampler", help="A sampler of the model's decoder family (default: the model's infer.sampler); --list-samplers shows them.")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="Sampler steps (default: the model's infer.steps: 20 for Grad-SVC V2, 10 for V3); network calls = steps x the sampler's NFE per step.")] = None,
+    sampler_opt: Annotated[list[str] | None, typer.Option("--sampler-opt", help="Extra sampler keyword, KEY=VALUE (repeat or comma-separate), e.g. grid=time-uniform for dpm-solver-*, grid=sway or t_start=0.5 for flow solvers.")] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", "--rature", help="Start-noise scale (Grad-SVC's --rature; default: the model's infer.temperature, 1.015). Score models DIVIDE: x_T = mu + N(0, I) / T; flow models MULTIPLY: x_0 = N(0, I) * T.")] = None,
+    cfg_strength: Annotated[float | None, typer.Option("--cfg-strength", help="Classifier-free guidance w: v = v_cond + w (v_cond - v_uncond), 0 = off (default: the model's infer.cfg_strength). Only for flow models trained with condition dropout; doubles the network batch.")] = None,
+    list_samplers: Annotated[bool, typer.Option("--list-samplers", is_eager=True, callback=lambda v: _list_samplers(v), help="List every decoder family with its samplers and exit.")] = False,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of all sampling noise (default: the model's infer.seed, else 1234); same seed, same output.")] = None,
     f0_method: Annotated[str | None, typer.Option("--f0-method", help="Pitch method for the source (default: the model's training method; a different one warns).")] = None,
     hubert_model: Annotated[Path, typer.Option("--hubert-model", help="HuBERT-Soft checkpoint (bshall/hubert v0.1 release).")] = HUBERT_DEFAULT,
@@ -123,7 +125,7 @@ def infer(
                                f0_method=f0_method,
                                runtime=runtime, allow_mismatch=allow_mismatch)
     decode = converter.decode_settings(sampler, steps, temperature, seed,
-                                       parse_sampler_options(sampler_opt or []))
+                                       parse_sampler_options(sampler_opt or []), cfg_strength)
     chunking = converter.chunk_settings(chunk_seconds, context_seconds, crossfade_seconds)
     spk_vec = converter.speaker(spk)
     options = OutputOptions(save_pitch_wav=save_pitch_wav, save_mel=save_mel)
@@ -147,12 +149,39 @@ def infer(
     work = sum(conv.timings.values())
     typer.echo(f"shift: {conv.shift.describe()}")
     opts = "".join(f" {k}={v}" for k, v in decode.options.items())
+    if decode.cfg_strength:
+        opts += f" cfg={decode.cfg_strength:g}"
     typer.echo(f"wrote {written[0]} ({conv.seconds:.1f} s of audio, {decode.sampler}{opts} x"
                f"{decode.steps}, temperature {decode.temperature:g}, seed {decode.seed}, "
                f"{conv.chunks} chunk(s), {work:.1f} s of compute = real-time factor "
                f"{work / conv.seconds:.2f})")
     for extra in written[1:]:
         typer.echo(f"wrote {extra}")
+
+
+def _list_samplers(value: bool) -> None:
+    """`--list-samplers`: every decoder family, its samplers and its temperature rule."""
+    if not value:
+        return
+    from rich.table import Table
+
+    from gvc.decoders.base import decoder_family, decoder_names
+    from gvc.decoders.registry import get_sampler, sampler_names
+
+    table = Table(title="decoder families and samplers", header_style="bold")
+    for column in ("decoder", "sampler", "NFE/step", "noise", "what"):
+        table.add_column(column)
+    for name in decoder_names():
+        family = decoder_family(name)
+        for s in sampler_names(name):
+            spec = get_sampler(s, name)
+            mark = " (default)" if s == family.default_sampler else ""
+            table.add_row(name, s + mark, str(spec.nfe_per_step),
+                          "stochastic" if spec.stochastic else "deterministic", spec.description)
+    console.print(table)
+    for name in decoder_names():
+        console.print(f"temperature, {decoder_family(name).temperature_help}")
+    raise typer.Exit(0)
 
 
 def register(app: typer.Typer) -> None:

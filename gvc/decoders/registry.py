@@ -1,7 +1,8 @@
 """Sampler registry: every sampler name a config or the CLI may use maps to a function here.
 
-Sampler modules register themselves with `@register_sampler(name, decoder=...)`; the modules in
-`SAMPLER_MODULES` are imported on first lookup, so a new decoder family adds its module there.
+Sampler modules register themselves with `@register_sampler(name, decoder=...)`; the first
+lookup imports every decoder family (`gvc.decoders.base.FAMILY_MODULES`), and each family module
+imports its samplers.
 """
 
 from __future__ import annotations
@@ -12,20 +13,19 @@ from dataclasses import dataclass
 
 from gvc.errors import ConfigError
 
-SAMPLER_MODULES: tuple[str, ...] = ("gvc.decoders.samplers",)
-"""Modules whose import registers samplers (one per decoder family)."""
-
 
 @dataclass(frozen=True)
 class SamplerSpec:
     """A registered sampler.
 
     Attributes:
-        name: the configured name (`infer.sampler`, `--sampler`).
-        decoder: the decoder family it belongs to (`grad.decoder`): score, flow, edm, consistency.
-        fn: the sampler function (signature in `gvc.decoders.samplers`).
+        name: the configured name (`infer.sampler`, `--sampler`); unique within a family.
+        decoder: the decoder family it belongs to (`grad.decoder`).
+        fn: the sampler function `fn(field, z, mu, mask, steps, **kwargs)` (see the family's
+            sampler module for its keywords).
         stochastic: whether it draws noise after the initial state.
         description: one line for `--help` and docs.
+        nfe_per_step: network evaluations per step (without guidance).
     """
 
     name: str
@@ -33,20 +33,22 @@ class SamplerSpec:
     fn: Callable
     stochastic: bool
     description: str
+    nfe_per_step: int = 1
 
 
-_REGISTRY: dict[str, SamplerSpec] = {}
+_REGISTRY: dict[tuple[str, str], SamplerSpec] = {}
 _loaded = False
 
 
-def register_sampler(name: str, *, decoder: str = "score", stochastic: bool,
-                     description: str) -> Callable[[Callable], Callable]:
-    """Decorator registering `fn` under `name`; a name may be registered once."""
+def register_sampler(name: str, *, decoder: str, stochastic: bool, description: str,
+                     nfe_per_step: int = 1) -> Callable[[Callable], Callable]:
+    """Decorator registering `fn` as sampler `name` of family `decoder` (once per family)."""
 
     def wrap(fn: Callable) -> Callable:
-        if name in _REGISTRY and _REGISTRY[name].fn is not fn:
-            raise ValueError(f"sampler {name!r} is already registered")
-        _REGISTRY[name] = SamplerSpec(name, decoder, fn, stochastic, description)
+        key = (decoder, name)
+        if key in _REGISTRY and _REGISTRY[key].fn is not fn:
+            raise ValueError(f"sampler {name!r} of the {decoder!r} decoder is already registered")
+        _REGISTRY[key] = SamplerSpec(name, decoder, fn, stochastic, description, nfe_per_step)
         return fn
 
     return wrap
@@ -55,29 +57,36 @@ def register_sampler(name: str, *, decoder: str = "score", stochastic: bool,
 def _ensure_loaded() -> None:
     global _loaded
     if not _loaded:
-        for module in SAMPLER_MODULES:
-            importlib.import_module(module)
         _loaded = True
+        importlib.import_module("gvc.decoders.base").load_families()
 
 
 def sampler_names(decoder: str | None = None) -> list[str]:
-    """Registered sampler names, optionally only those of one decoder family, in order."""
+    """Registered sampler names of one decoder family (all families: each name once), in order."""
     _ensure_loaded()
-    return [n for n, spec in _REGISTRY.items() if decoder is None or spec.decoder == decoder]
+    names = [n for (d, n) in _REGISTRY if decoder is None or d == decoder]
+    return list(dict.fromkeys(names))
 
 
 def get_sampler(name: str, decoder: str | None = None) -> SamplerSpec:
-    """Look a sampler up by name.
+    """Look a sampler up by name within a family (`decoder=None`: a name only one family has).
 
     Raises:
-        ConfigError: unknown name, or it belongs to another decoder family than `decoder`.
+        ConfigError: unknown name, a name of another family, or an ambiguous name.
     """
     _ensure_loaded()
-    spec = _REGISTRY.get(name)
-    if spec is None or (decoder is not None and spec.decoder != decoder):
+    if decoder is None:
+        found = [spec for (_, n), spec in _REGISTRY.items() if n == name]
+        if len(found) > 1:
+            raise ConfigError(f"sampler {name!r} exists for the "
+                              f"{', '.join(s.decoder for s in found)} decoders; name the decoder")
+        spec = found[0] if found else None
+    else:
+        spec = _REGISTRY.get((decoder, name))
+    if spec is None:
         known = ", ".join(sampler_names(decoder))
         if not known:
-            families = ", ".join(sorted({s.decoder for s in _REGISTRY.values()}))
+            families = ", ".join(dict.fromkeys(d for d, _ in _REGISTRY))
             raise ConfigError(f"the {decoder!r} decoder has no samplers in this build "
                               f"(decoders with samplers: {families})")
         family = f" for the {decoder!r} decoder" if decoder else ""

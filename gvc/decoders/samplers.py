@@ -18,9 +18,9 @@ import math
 import torch
 
 from gvc.decoders import schedule as sch
+from gvc.decoders.base import Field as ScoreFn
 from gvc.decoders.noise import NoiseFn, noise_from
 from gvc.decoders.registry import register_sampler
-from gvc.decoders.score import ScoreFn
 
 
 def _times(x: torch.Tensor, t: float) -> torch.Tensor:
@@ -56,7 +56,7 @@ def ml_coefficients(schedule: sch.VPSchedule, t: float, s: float) -> tuple[float
     return m_st + n_st / g_t, n_st * var_t / g_t, c
 
 
-@register_sampler("ml", stochastic=True,
+@register_sampler("ml", decoder="score", stochastic=True,
                   description="Diff-VC fast maximum-likelihood SDE (Grad-SVC V1/V2 default)")
 def sample_ml(score: ScoreFn, z: torch.Tensor, mu: torch.Tensor, mask: torch.Tensor, steps: int,
               *, schedule: sch.VPSchedule, generator: torch.Generator | None = None,
@@ -82,7 +82,7 @@ def sample_ml(score: ScoreFn, z: torch.Tensor, mu: torch.Tensor, mask: torch.Ten
     return x
 
 
-@register_sampler("euler", stochastic=False,
+@register_sampler("euler", decoder="score", stochastic=False,
                   description="probability-flow ODE, Euler, midpoint times (Grad-TTS GradRaw)")
 def sample_euler(score: ScoreFn, z: torch.Tensor, mu: torch.Tensor, mask: torch.Tensor,
                  steps: int, *, schedule: sch.VPSchedule,
@@ -98,7 +98,7 @@ def sample_euler(score: ScoreFn, z: torch.Tensor, mu: torch.Tensor, mask: torch.
     return x
 
 
-@register_sampler("sde", stochastic=True,
+@register_sampler("sde", decoder="score", stochastic=True,
                   description="reverse SDE, Euler-Maruyama, midpoint times (Grad-TTS stoc=True)")
 def sample_sde(score: ScoreFn, z: torch.Tensor, mu: torch.Tensor, mask: torch.Tensor, steps: int,
                *, schedule: sch.VPSchedule, generator: torch.Generator | None = None,
@@ -227,6 +227,6 @@ def _dpm(order: int):
 
 
 for _order in (1, 2, 3):
-    register_sampler(f"dpm-solver-{_order}", stochastic=False,
+    register_sampler(f"dpm-solver-{_order}", decoder="score", stochastic=False,
                      description=f"multistep DPM-Solver order {_order}, logSNR grid 1 -> 1e-3")(
         _dpm(_order))

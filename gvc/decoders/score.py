@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from gvc.decoders import schedule as sch
+from gvc.decoders.base import DecoderFamily, register_decoder
 from gvc.decoders.noise import NoiseFn, noise_from
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -90,3 +91,42 @@ def prior_sample(mu: torch.Tensor, mask: torch.Tensor, temperature: float = 1.0,
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     return (mu + noise_from(generator, noise)(mu) / temperature) * mask
+
+
+@register_decoder
+class ScoreDecoder(DecoderFamily):
+    """Grad-TTS / Grad-SVC V1-V2 score decoder on the mu-shifted VP-SDE (`schedule.py`).
+
+    Training: `score_loss` (sigma_t^2-weighted denoising score matching). Sampling starts from
+    x_T = mu + N(0, I) / temperature and runs a score sampler (`samplers.py`) from t = 1 to 0.
+    """
+
+    name = "score"
+    default_sampler = "ml"
+    default_steps = 20
+    temperature_help = ("score: divides the start noise, x_T = mu + N(0, I) / temperature "
+                        "(Grad-SVC V1/V2; 1.015 = std 0.985)")
+
+    def __init__(self, estimator: torch.nn.Module, schedule: sch.VPSchedule) -> None:
+        super().__init__(estimator)
+        self.schedule = schedule
+
+    @classmethod
+    def build(cls, estimator: torch.nn.Module, grad, options) -> ScoreDecoder:
+        return cls(estimator, sch.VPSchedule(grad.beta_min, grad.beta_max))
+
+    def compute_loss(self, x0: torch.Tensor, mu: torch.Tensor, mask: torch.Tensor,
+                     spk_emb: torch.Tensor, *, generator: torch.Generator | None = None,
+                     noise: NoiseFn | None = None, t: torch.Tensor | None = None) -> torch.Tensor:
+        return score_loss(self.field(mu, mask, spk_emb), x0, mu, mask, self.schedule,
+                          generator, t=t, noise=noise).loss
+
+    def initial_state(self, mu: torch.Tensor, mask: torch.Tensor, temperature: float,
+                      noise: NoiseFn) -> torch.Tensor:
+        return prior_sample(mu, mask, temperature, noise=noise)
+
+    def sampler_context(self) -> dict[str, object]:
+        return {"schedule": self.schedule}
+
+
+from gvc.decoders import samplers as _samplers  # noqa: E402,F401  (registers the score samplers)

@@ -43,7 +43,7 @@ def _build_strict(cfg: Config, state: dict[str, torch.Tensor], source: Path | st
     """A `GradSVC` from `cfg` with `state` loaded strictly (fp16 weights are cast to fp32)."""
     from gvc.models import GradSVC, load_acoustic_state
 
-    model = GradSVC.from_config(cfg.grad)
+    model = GradSVC.from_config(cfg)
     load_acoustic_state(model, state, source)
     return model.eval()
 

@@ -9,9 +9,10 @@ Pipeline (all in-process, reference §5 with its bugs fixed):
    fixed per absolute frame from one seed);
 4. vocoder on the whole mel (chunked internally), fed the same shifted F0.
 
-Temperature (score decoders, Grad-SVC V1/V2 `--rature`): the sampler starts from
-x_T = mu + N(0, I) / temperature, so 1.015 means start-noise std 0.985; values 1.001-1.035 are
-Grad-SVC's recommended range, larger values give smoother, less noisy mels.
+Temperature (Grad-SVC's `--rature`) means what the model's decoder family says
+(`DecoderFamily.temperature_help`): score models start from x_T = mu + N(0, I) / temperature
+(1.015 = start-noise std 0.985; Grad-SVC recommends 1.001-1.035), flow models from
+x_0 = N(0, I) * temperature (Grad-SVC V3: the temperature multiplies).
 """
 
 from __future__ import annotations
@@ -46,10 +47,6 @@ StageProgress = Callable[[str, int, int], None]  # (stage, done, total)
 def _sync(runtime: Runtime) -> None:
     if runtime.device.type == "cuda":
         torch.cuda.synchronize(runtime.device)
-
-
-_SAMPLER_ARGS = frozenset({"score", "z", "mu", "mask", "steps", "schedule", "generator", "noise"})
-"""Sampler arguments gvc fills in itself; `--sampler-opt` may not name them."""
 
 
 class Converter:
@@ -143,7 +140,8 @@ class Converter:
     # ------------------------------------------------------------------ settings
     def decode_settings(self, sampler: str | None = None, steps: int | None = None,
                         temperature: float | None = None, seed: int | None = None,
-                        options: dict[str, object] | None = None) -> DecodeSettings:
+                        options: dict[str, object] | None = None,
+                        cfg_strength: float | None = None) -> DecodeSettings:
         """Sampling settings: the model config's `infer:` defaults, overridden where given.
 
         `options` are extra keywords of the sampler function; they are tried on a dummy input
@@ -151,16 +149,22 @@ class Converter:
 
         Raises:
             ConfigError: a sampler of another decoder family, bad sampler options, steps < 1,
-                temperature <= 0.
+                temperature <= 0, guidance on a model not trained for it.
         """
-        from gvc.decoders import get_sampler
-
         inf = self.cfg.infer
-        name = sampler or inf.sampler
-        spec = get_sampler(name, self.model.decoder_kind)
+        decoder = self.model.decoder
+        name = decoder.sampler(sampler or inf.sampler).name
         options = dict(options or {})
         if options:
-            self._try_sampler(spec, options)
+            decoder.check_sampler_options(name, options)
+        cfg = inf.cfg_strength if cfg_strength is None else float(cfg_strength)
+        if cfg < 0:
+            raise ConfigError(f"--cfg-strength must be >= 0, got {cfg}")
+        if cfg > 0 and not decoder.guidance:
+            raise ConfigError(f"--cfg-strength {cfg:g}: this {decoder.name} model was trained "
+                              "without condition dropout, so it has no unconditional branch "
+                              "to guide with; use 0 (a flow model trained with flow.drop_spk or "
+                              "flow.drop_content > 0 supports it)")
         steps = inf.steps if steps is None else steps
         temp = inf.temperature if temperature is None else temperature
         if steps < 1:
@@ -170,22 +174,7 @@ class Converter:
         seed = seed if seed is not None else inf.seed if inf.seed is not None else DEFAULT_SEED
         if seed < 0:
             raise ConfigError(f"--seed must be >= 0, got {seed}")
-        return DecodeSettings(name, int(steps), float(temp), int(seed), options)
-
-    def _try_sampler(self, spec, options: dict[str, object]) -> None:
-        """Run the sampler for 2 steps on a 4-frame dummy with a zero score (no network)."""
-        taken = sorted(set(options) & _SAMPLER_ARGS)
-        if taken:
-            raise ConfigError(f"--sampler-opt {', '.join(taken)}: set by gvc itself; use "
-                              f"--steps/--seed/--temperature for those")
-        z = torch.zeros(1, self.cfg.grad.n_mels, 4)
-        mask = torch.ones(1, 1, 4)
-        try:
-            spec.fn(lambda x, t: torch.zeros_like(x), z, z, mask, 2,
-                    schedule=self.model.schedule, generator=torch.Generator(), **options)
-        except (TypeError, ValueError) as err:
-            given = ", ".join(f"{k}={v}" for k, v in options.items())
-            raise ConfigError(f"--sampler-opt {given}: not valid for {spec.name} ({err})") from err
+        return DecodeSettings(name, int(steps), float(temp), int(seed), options, cfg)
 
     def chunk_settings(self, chunk_seconds: float | None = None,
                        context_seconds: float | None = None,
@@ -300,7 +289,8 @@ class Converter:
         mel = run_acoustic(self.model, vec100, f0, spk, plan, chunking.crossfade_frames,
                            sampler=decode.sampler, steps=decode.steps,
                            temperature=decode.temperature, noise=NoiseField(decode.seed),
-                           runtime=self.runtime, **decode.options,
+                           runtime=self.runtime, cfg_strength=decode.cfg_strength,
+                           **decode.options,
                            progress=(lambda d, n: progress("acoustic", d, n)) if progress else None)
         _sync(self.runtime)
         timings["acoustic"] = time.perf_counter() - t0

@@ -18,10 +18,11 @@ class DecodeSettings:
 
     Attributes:
         sampler: a sampler of the model's decoder family (`gvc.decoders.sampler_names`).
-        steps: sampler steps (network evaluations).
-        temperature: score decoders: x_T = mu + N(0, I) / temperature.
+        steps: sampler steps (network evaluations = steps x the sampler's `nfe_per_step`).
+        temperature: the family's meaning (score: x_T = mu + N(0, I) / T; flow: x_0 = N(0, I) T).
         seed: seeds the sampler noise field and the vocoder.
         options: extra keywords of the sampler function (e.g. `grid` for DPM-Solver).
+        cfg_strength: classifier-free guidance strength (0 = off).
     """
 
     sampler: str
@@ -29,6 +30,7 @@ class DecodeSettings:
     temperature: float
     seed: int = DEFAULT_SEED
     options: dict[str, object] = field(default_factory=dict)
+    cfg_strength: float = 0.0
 
 
 @dataclass

@@ -15,23 +15,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from gvc.decoders.base import DecoderFamily, decoder_family
 from gvc.decoders.noise import NoiseFn, noise_from
-from gvc.decoders.registry import get_sampler
-from gvc.decoders.schedule import VPSchedule
-from gvc.decoders.score import ScoreFn, prior_sample, score_loss
 from gvc.models.embeddings import f0_to_coarse, fix_len_compatibility, frame_mask
 from gvc.models.encoder import TextEncoder
 from gvc.models.ssim import ssim_loss
 from gvc.models.unet import GradLogPEstimator2d
 
 if TYPE_CHECKING:
-    from gvc.config import GradConfig
+    from gvc.config import Config, GradConfig
+
+LOSS_NAMES = ("prior", "ssim", "spk", "diff")
+"""`GradSVC.compute_loss` keys: prior NLL, 1 - SSIM of mu, speaker reversal, decoder objective."""
 
 
 @dataclass
@@ -53,39 +54,13 @@ class AcousticOutput:
     mask: torch.Tensor  # [B, 1, T]
 
 
-@dataclass
-class AcousticLosses:
-    """Training losses (scalars); `total` weights them all 1, like Grad-SVC."""
-
-    prior: torch.Tensor  # Gaussian NLL of mel under N(mu, I), valid frames only
-    ssim: torch.Tensor  # 1 - SSIM(mu, mel), valid frames only (Grad-SVC's "mel_loss")
-    spk: torch.Tensor  # mean(1 - cos(d-vector, GRL prediction))
-    diff: torch.Tensor  # decoder loss on a segment; 0 when skipped (fast epochs)
-
-    @property
-    def total(self) -> torch.Tensor:
-        """prior + ssim + spk + diff."""
-        return self.prior + self.ssim + self.spk + self.diff
-
-
-class Decoder(nn.Module):
-    """Holds the U-Net as `estimator` (keys `decoder.estimator.*`)."""
-
-    def __init__(self, n_mels: int, dim: int, emb_dim: int, pe_scale: float) -> None:
-        super().__init__()
-        self.estimator = GradLogPEstimator2d(dim, emb_dim=emb_dim, n_mels=n_mels,
-                                             pe_scale=pe_scale)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, mu: torch.Tensor, t: torch.Tensor,
-                spk: torch.Tensor) -> torch.Tensor:
-        """See `GradLogPEstimator2d.forward`."""
-        return self.estimator(x, mask, mu, t, spk)
-
-
 class GradSVC(nn.Module):
-    """Grad-SVC acoustic model (architectures V1, V2, V3-RoPE encoders; score decoder).
+    """Grad-SVC acoustic model: V1, V2 or V3-RoPE encoder; any registered decoder family.
 
-    Constructor arguments are the `grad:` config keys (see `gvc.config.GradConfig`).
+    Constructor arguments are the `grad:` config keys (see `gvc.config.GradConfig`) plus the
+    decoder family's options (its config block, e.g. `gvc.decoders.flow.FlowOptions`).
+    `self.decoder` is the family object (`gvc.decoders.base.DecoderFamily`): it holds the U-Net
+    as `decoder.estimator` and owns the decoder's loss and samplers.
     """
 
     def __init__(self, n_mels: int = 100, n_vecs: int = 256, n_pits: int = 256,
@@ -93,23 +68,36 @@ class GradSVC(nn.Module):
                  filter_channels: int = 512, dec_dim: int = 96, beta_min: float = 0.05,
                  beta_max: float = 20.0, pe_scale: float = 1000, version: str = "v2",
                  decoder: str = "score", prenet_stats: str = "padded",
-                 grl_channels: int = 1024) -> None:
+                 grl_channels: int = 1024, decoder_options: Any = None) -> None:
+        from gvc.config import GradConfig
+
         super().__init__()
-        self.n_mels, self.decoder_kind, self.version = n_mels, decoder, version
-        self.schedule = VPSchedule(beta_min, beta_max)
+        grad = GradConfig(n_mels, n_vecs, n_pits, n_spks, n_embs, n_enc_channels,
+                          filter_channels, dec_dim, beta_min, beta_max, pe_scale, version,
+                          decoder, prenet_stats, grl_channels)
+        self.n_mels, self.version = n_mels, version
         self.pit_emb = nn.Embedding(n_pits, n_embs)
         self.spk_emb = nn.Linear(n_spks, n_embs)
         self.encoder = TextEncoder(n_vecs, n_mels, n_embs, n_enc_channels, filter_channels,
                                    n_spks, version, prenet_stats == "masked", grl_channels)
-        self.decoder = Decoder(n_mels, dec_dim, n_embs, pe_scale)
+        estimator = GradLogPEstimator2d(dec_dim, emb_dim=n_embs, n_mels=n_mels,
+                                        pe_scale=pe_scale)
+        self.decoder: DecoderFamily = decoder_family(decoder).build(estimator, grad,
+                                                                    decoder_options)
 
     @classmethod
-    def from_config(cls, grad: GradConfig) -> GradSVC:
-        """Build from a `grad:` config block."""
+    def from_config(cls, cfg: Config) -> GradSVC:
+        """Build from a whole config (its `grad:` block and decoder options block)."""
+        grad: GradConfig = cfg.grad
         keys = ("n_mels", "n_vecs", "n_pits", "n_spks", "n_embs", "n_enc_channels",
                 "filter_channels", "dec_dim", "beta_min", "beta_max", "pe_scale", "version",
                 "decoder", "prenet_stats", "grl_channels")
-        return cls(**{k: getattr(grad, k) for k in keys})
+        return cls(**{k: getattr(grad, k) for k in keys}, decoder_options=cfg.decoder)
+
+    @property
+    def decoder_kind(self) -> str:
+        """The decoder family's name (`grad.decoder`)."""
+        return self.decoder.name
 
     # ----------------------------------------------------------------- encoder
     def encode_full(self, vec: torch.Tensor, pit: torch.Tensor, spk: torch.Tensor,
@@ -128,40 +116,35 @@ class GradSVC(nn.Module):
         return state.mu, state.mask
 
     # ----------------------------------------------------------------- decoder
-    def score_fn(self, mu: torch.Tensor, mask: torch.Tensor, spk_emb: torch.Tensor) -> ScoreFn:
-        """The estimator with its conditioning bound: `score(x, t) -> [B, n_mels, T]`."""
-        return lambda x, t: self.decoder(x, mask, mu, t, spk_emb)
-
     def sample(self, mu: torch.Tensor, mask: torch.Tensor, spk_emb: torch.Tensor, *,
-               sampler: str = "ml", steps: int = 20, temperature: float = 1.015,
-               generator: torch.Generator | None = None, noise: NoiseFn | None = None,
-               z: torch.Tensor | None = None, **options) -> torch.Tensor:
-        """Decode mu into a mel (T must be a multiple of 4).
+               sampler: str | None = None, steps: int | None = None,
+               temperature: float = 1.015, generator: torch.Generator | None = None,
+               noise: NoiseFn | None = None, z: torch.Tensor | None = None,
+               cfg_strength: float = 0.0, **options) -> torch.Tensor:
+        """Decode mu into a mel [B, n_mels, T] (T a multiple of 4) with the decoder family.
 
         Args:
             mu, mask, spk_emb: from `encode_full`.
-            sampler: a registered sampler name of this decoder family (see `sampler_names`).
-            steps: sampler steps (= network evaluations for all score samplers).
-            temperature: x_T = mu + N(0, I) / temperature (score decoder meaning).
-            generator: seeds the initial noise and any sampler noise.
-            noise: optional noise source overriding `generator`.
-            z: optional explicit initial state [B, n_mels, T] (then temperature is unused).
-            options: extra sampler keywords (e.g. `t_end`, `lower_order_final` for DPM-Solver).
+            sampler: a sampler of this model's family (None = the family default: ml for score,
+                euler for flow); steps: its steps (None = the family default).
+            temperature: the family's meaning (`decoder.temperature_help`): score divides the
+                start noise, flow multiplies it.
+            generator / noise: seeds the initial noise and any sampler noise.
+            z: explicit initial state [B, n_mels, T] in the family's meaning (score: x_T with
+                mu added; flow: the noise at t = 0); then temperature is unused.
+            cfg_strength: classifier-free guidance (models trained with condition dropout).
+            options: extra sampler keywords (e.g. `grid` for DPM-Solver or the flow solvers).
         """
-        spec = get_sampler(sampler, self.decoder_kind)
-        draw = noise_from(generator, noise)
-        if mu.dtype in (torch.float16, torch.bfloat16):  # keep the sampler state in float32
-            mu, mask = mu.float(), mask.float()
-        if z is None:
-            z = prior_sample(mu, mask, temperature, noise=draw)
-        return spec.fn(self.score_fn(mu, mask, spk_emb), z, mu, mask, steps,
-                       schedule=self.schedule, noise=draw, **options)
+        return self.decoder.sample(mu, mask, spk_emb, sampler=sampler, steps=steps,
+                                   temperature=temperature, generator=generator, noise=noise,
+                                   z=z, cfg_strength=cfg_strength, **options)
 
     @torch.no_grad()
     def infer(self, vec: torch.Tensor, pit: torch.Tensor, spk: torch.Tensor,
-              lengths: torch.Tensor | None = None, *, sampler: str = "ml", steps: int = 20,
-              temperature: float = 1.015, generator: torch.Generator | None = None,
-              noise: NoiseFn | None = None, **options) -> AcousticOutput:
+              lengths: torch.Tensor | None = None, *, sampler: str | None = None,
+              steps: int | None = None, temperature: float = 1.015,
+              generator: torch.Generator | None = None, noise: NoiseFn | None = None,
+              **options) -> AcousticOutput:
         """Convert features to a mel: encode, then `sample`.
 
         T need not be a multiple of 4: inputs are zero-padded (pitch 0 = unvoiced, as Grad-SVC's
@@ -185,8 +168,11 @@ class GradSVC(nn.Module):
     def compute_loss(self, vec: torch.Tensor, pit: torch.Tensor, spk: torch.Tensor,
                      mel: torch.Tensor, lengths: torch.Tensor, *, segment_frames: int = 200,
                      skip_diff: bool = False, mu_noise_std: float = 1.0,
-                     generator: torch.Generator | None = None) -> AcousticLosses:
-        """Grad-SVC training losses with correct masking.
+                     generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Grad-SVC training losses with correct masking, as scalars named by `LOSS_NAMES`.
+
+        The total is their sum (all weights 1, like Grad-SVC). `diff` is the decoder family's
+        objective (score matching, flow matching, ...) on a random segment.
 
         Args:
             vec, pit, spk, lengths: model inputs (vec already perturbed by the data loader if
@@ -212,9 +198,9 @@ class GradSVC(nn.Module):
                                                   generator)
             if mu_noise_std > 0:
                 mu_s = (mu_s + mu_noise_std * noise_from(generator)(mu_s)) * mask_s
-            score = self.score_fn(mu_s, mask_s, state.spk_emb)
-            diff = score_loss(score, mel_s, mu_s, mask_s, self.schedule, generator).loss
-        return AcousticLosses(prior=prior, ssim=ssim, spk=spk_loss, diff=diff)
+            diff = self.decoder.compute_loss(mel_s, mu_s, mask_s, state.spk_emb,
+                                             generator=generator)
+        return {"prior": prior, "ssim": ssim, "spk": spk_loss, "diff": diff}
 
     def freeze_for_finetune(self) -> list[str]:
         """Freeze `pit_emb`, `spk_emb`, `encoder.prenet`, `encoder.speaker` (Grad-SVC V2

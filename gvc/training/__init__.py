@@ -1,8 +1,11 @@
-"""Training of the Grad-SVC acoustic model (`gvc train`).
+"""Training (`gvc train`): a generic loop driven by a model-specific objective.
 
-* `loop`: `train(TrainOptions) -> TrainResult` and the step machinery.
-* `options`: `TrainOptions`, `TrainResult`, `StepRecord`, `TrainingDiverged`.
-* `runner`: run set-up (index, data and checkpoint checks, model, optimizer, loaders).
+* `runner`: `train(TrainOptions) -> TrainResult` for the acoustic model, and its run set-up
+  (index, data and checkpoint checks, model, optimizer, loaders).
+* `loop`: `TrainRun` (everything a run holds) and the functions that train it, any objective.
+* `objective`: the `Objective` role (named losses, clip groups, phases, validation, hooks) and
+  `AcousticObjective`.
+* `options`: `TrainOptions`, `TrainResult`, `StepRecord`.
 * `data` / `sampler`: Grad-SVC's dataset semantics; seeded, resumable, DDP-aware batch order.
 * `features`: feature-folder metadata checks; `setup`: index, resume and config resolution.
 * `state`: `TrainState`, phase rule, RNG state; `optim`: optimizer, LR schedule, freezing, clipping.
@@ -11,8 +14,9 @@
   `validate`: validation loss and images; `signals`: graceful Ctrl-C/SIGTERM.
 """
 
-from gvc.training.loop import train
-from gvc.training.options import StepRecord, TrainingDiverged, TrainOptions, TrainResult
+from gvc.errors import TrainingDiverged
+from gvc.training.options import StepRecord, TrainOptions, TrainResult
+from gvc.training.runner import train
 from gvc.training.state import TrainState
 
 __all__ = ["StepRecord", "TrainOptions", "TrainResult", "TrainState", "TrainingDiverged", "train"]

@@ -7,7 +7,8 @@ A checkpoint is a superset of Grad-SVC's `grad_svc_{epoch}.pt` (`model`, `optim`
      'epoch': completed epochs, 'steps': optimizer steps,
      'train_state': TrainState.to_dict(), 'rng': state.rng_state(),
      'data_order': {items, batch_size, world_size, seed},
-     'gvc': metadata (gvc.export.meta; kind "training", with a `run` entry)}
+     'gvc': metadata (gvc.export.meta; kind "training", with a `run` entry),
+     'objective': extra state of the training objective (e.g. EMA weights; absent if none)}
 
 Everything in it loads with `torch.load(weights_only=True)`.
 """
@@ -53,7 +54,8 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 def save_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     state: dict[str, int], rng: dict[str, Any], meta: dict[str, Any],
-                    data_order: dict[str, int] | None = None) -> Path:
+                    data_order: dict[str, int] | None = None,
+                    extra: dict[str, Any] | None = None) -> Path:
     """Write one training checkpoint atomically (temp file + rename).
 
     `data_order` (items, batch size, world size, seed) lets a resume tell whether it can
@@ -69,6 +71,8 @@ def save_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: torch.opti
         "data_order": data_order or {},
         "gvc": meta,
     }
+    if extra:
+        payload["objective"] = extra
     save_torch(Path(path), payload)
     log.debug("saved %s", path)
     return Path(path)

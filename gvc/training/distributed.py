@@ -89,33 +89,13 @@ def barrier(ctx: DistContext) -> None:
         dist.barrier()
 
 
-class LossModule(nn.Module):
-    """`GradSVC.compute_loss` as `forward`, so DDP can wrap it (keys stay under `model.`).
+def wrap(loss_module: nn.Module, ctx: DistContext, device: torch.device,
+         joint: bool) -> nn.Module:
+    """The module that computes the losses, inside DDP when several processes run.
 
-    Returns the four losses (prior, ssim, spk, diff) as a tuple of scalars.
+    In a warm-up phase (`joint` False) part of the model gets no gradient, so DDP must look
+    for unused parameters; in the joint phase every trainable parameter is used.
     """
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, vec: torch.Tensor, pit: torch.Tensor, spk: torch.Tensor, mel: torch.Tensor,
-                lengths: torch.Tensor, skip_diff: bool, segment_frames: int, mu_noise_std: float,
-                generator: torch.Generator | None) -> tuple[torch.Tensor, ...]:
-        """See `GradSVC.compute_loss`."""
-        out = self.model.compute_loss(vec, pit, spk, mel, lengths, segment_frames=segment_frames,
-                                      skip_diff=skip_diff, mu_noise_std=mu_noise_std,
-                                      generator=generator)
-        return out.prior, out.ssim, out.spk, out.diff
-
-
-def wrap(model: nn.Module, ctx: DistContext, device: torch.device, joint: bool) -> nn.Module:
-    """The module that computes the losses: `LossModule`, inside DDP for several processes.
-
-    In the encoder-only phase the decoder gets no gradient, so DDP must look for unused
-    parameters; in the joint phase every trainable parameter is used.
-    """
-    loss_module = LossModule(model)
     if not ctx.distributed:
         return loss_module
     from torch.nn.parallel import DistributedDataParallel as DDP

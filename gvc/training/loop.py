@@ -1,11 +1,16 @@
-"""The training loop: `train(TrainOptions) -> TrainResult`.
+"""The generic training loop: `run_loop(TrainRun) -> TrainResult` and the functions it uses.
 
-Grad-SVC's schedule with its bugs fixed: `fast_epochs` encoder-only epochs, then joint training
-with the diffusion loss from epoch `fast_epochs` on (also on resume); Adam/AdamW with an optional
-schedule; encoder and decoder gradients clipped separately (embeddings in the encoder group).
-Checkpoints are atomic, rotated, and carry everything needed to continue bit-for-bit (optimizer,
-position, RNG). A NaN/Inf loss or gradient stops the run with `TrainingDiverged` and saves nothing.
-Several processes run under `torchrun` (DDP); rank 0 alone logs and writes files.
+A `TrainRun` (one typed object, built by a set-up function such as
+`gvc.training.runner.setup_acoustic`) holds everything a run needs; the model-specific part is
+its `Objective` (`gvc.training.objective`). The loop does, for any objective:
+
+* steps with named losses summed into the total, NaN/Inf checks on losses and gradients
+  (`TrainingDiverged`, nothing saved), gradient clipping per objective group, the LR schedule;
+* the objective's phase rule (DDP is re-wrapped when the phase changes) and its after-step hook;
+* atomic, rotated checkpoints that carry everything needed to continue bit-for-bit (optimizer,
+  position, RNG, the objective's extra state);
+* graceful stop on SIGINT/SIGTERM (checkpoint, then `interrupted`), `max_steps`, validation;
+* several processes under `torchrun` (DDP); rank 0 alone logs and writes files.
 """
 
 from __future__ import annotations
@@ -13,222 +18,224 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+from torch import nn
 
-from gvc.errors import CheckpointError
+from gvc.errors import CheckpointError, TrainingDiverged
 from gvc.training import optim
 from gvc.training.checkpoint import checkpoint_path, rotate, save_checkpoint
-from gvc.training.distributed import DistContext, all_reduce_sum, init_distributed, shutdown, wrap
+from gvc.training.distributed import DistContext, all_reduce_sum, wrap
 from gvc.training.logging import TrainLogger
-from gvc.training.options import StepRecord, TrainingDiverged, TrainOptions, TrainResult
+from gvc.training.options import StepRecord, TrainOptions, TrainResult
 from gvc.training.signals import StopRequest
 from gvc.training.state import TrainState, rng_state, seed_step, set_rng_state
 
 if TYPE_CHECKING:
-    from gvc.config import Config
+    from gvc.config import TrainConfig
+    from gvc.device import Runtime
+    from gvc.training.objective import Objective
+    from gvc.training.sampler import EpochBatchSampler
 
 log = logging.getLogger(__name__)
 
-LOSS_KEYS = ("prior", "ssim", "spk", "diff")
-__all__ = ["Loop", "StepRecord", "TrainOptions", "TrainResult", "TrainingDiverged", "train"]
 
+@dataclass
+class TrainRun:
+    """Everything one training run holds (see the module docstring).
 
-def train(opts: TrainOptions) -> TrainResult:
-    """Run (or continue) a training run; see `TrainOptions`.
-
-    Raises:
-        GvcError subclasses, all before the first step: bad data, index, config, checkpoint.
-        TrainingDiverged: a NaN/Inf loss or gradient (the last good checkpoint is kept).
+    Attributes:
+        opts: the caller's options; train: the `train:` block in force (schedule, clipping,
+            checkpoint cadence); ctx / runtime: process place, device and precision.
+        run_dir: checkpoints, logs and `run.json`.
+        objective: the model-specific half; model: the trained module (unwrapped).
+        optimizer / base_lr: the optimizer and the learning rate the schedule starts from.
+        state: position; loader / sampler: training batches in a resumable order.
+        steps_per_epoch, valid_every: batches per epoch; validation interval in steps (0 = off).
+        logger: TensorBoard, metrics.jsonl, progress; meta_run: the run's record (`run.json`).
+        data_order: what fixes the batch order (a resume warns when it differs).
+        last_checkpoint / saved_step: the newest checkpoint written or resumed from.
     """
-    ctx, device = init_distributed(opts.device)
-    try:
-        from gvc.training.runner import Runner
-
-        return Runner(opts, ctx, device).run()
-    finally:
-        shutdown(ctx)
-
-
-class Loop:
-    """The step-level machinery; `gvc.training.runner.Runner` sets its fields up."""
 
     opts: TrainOptions
-    cfg: Config  # the resolved config
+    train: TrainConfig
     ctx: DistContext
-    runtime: Any
-    model: torch.nn.Module
+    runtime: Runtime
+    run_dir: Path
+    objective: Objective
+    model: nn.Module
     optimizer: torch.optim.Optimizer
-    state: TrainState
-    loader: Any
-    sampler: Any
+    base_lr: float
+    loader: Iterable[Any]
+    sampler: EpochBatchSampler
     steps_per_epoch: int
     valid_every: int
-    meta_run: dict[str, Any]
-    features: dict[str, Any]
     logger: TrainLogger
-    run_dir: Path
-    last_checkpoint: Path | None = None
-    saved_step: int | None = None  # step of the newest checkpoint written or resumed from
-    base_lr: float
-    clip_groups: tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]
-    valid_batches: Any  # DataLoader of validation batches (rank 0), or None
+    meta_run: dict[str, Any]
     data_order: dict[str, int]
-    valid_samples: list[Any]
+    state: TrainState = field(default_factory=TrainState)
+    last_checkpoint: Path | None = None
+    saved_step: int | None = None
 
-    def _total_steps(self) -> int:
-        return self.cfg.train.full_epochs * self.steps_per_epoch
+    @property
+    def total_steps(self) -> int:
+        """Steps of the whole schedule (`full_epochs` epochs)."""
+        return self.train.full_epochs * self.steps_per_epoch
 
-    def _step(self, batch: Any, joint: bool, module: torch.nn.Module,
-              stop: StopRequest) -> tuple[dict[str, float], bool]:
-        """One optimizer step; returns (metrics, stop requested on any rank)."""
-        t, st = self.cfg.train, self.state
-        gen = seed_step(t.seed, st.step, self.ctx.rank)
-        lr = optim.lr_at(t, self.base_lr, st.step, st.epoch, self._total_steps())
-        optim.set_lr(self.optimizer, lr)
-        b = batch.to(self.runtime.device, non_blocking=True)
-        with self.runtime.autocast():
-            losses = module(b.vec, b.pit, b.spk, b.mel, b.lengths, not joint, t.segment_frames,
-                            t.mu_noise_std, gen)
-        values = torch.stack([v.detach().float() for v in losses])
-        flags = torch.stack([(~torch.isfinite(values)).any().float(),
-                             torch.tensor(float(stop.requested), device=values.device)])
-        reduced = all_reduce_sum(torch.cat([values, flags]), self.ctx).tolist()
-        metrics = {k: v / self.ctx.world_size for k, v in zip(LOSS_KEYS, reduced[:4], strict=True)}
-        metrics["total"] = sum(metrics[k] for k in LOSS_KEYS)
-        if reduced[4] > 0:
-            self._diverged("loss", metrics, batch.names)
-        total = losses[0] + losses[1] + losses[2] + losses[3]
-        self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        enc, dec = optim.clip_gradients(self.clip_groups, t.grad_clip)
-        if not (torch.isfinite(torch.tensor(enc)) and torch.isfinite(torch.tensor(dec))):
-            self._diverged("gradient", {**metrics, "enc_grad_norm": enc, "dec_grad_norm": dec},
-                           batch.names)
-        self.optimizer.step()
-        metrics.update(enc_grad_norm=enc, dec_grad_norm=dec, lr=lr)
-        return metrics, reduced[5] > 0
 
-    def _diverged(self, what: str, metrics: dict[str, float], names: list[str]) -> None:
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
-        last = self.last_checkpoint or "none yet"
-        raise TrainingDiverged(
-            f"non-finite {what} at step {self.state.step + 1} (epoch {self.state.epoch + 1}): "
-            f"{shown}; batch {', '.join(names)}; nothing was saved, the last good checkpoint is "
-            f"{last}. Resume from it with --resume auto, and lower --lr, use --precision fp32, or "
-            "check those utterances (gvc check)")
+def train_step(run: TrainRun, module: nn.Module, batch: Any, joint: bool,
+               stop: StopRequest) -> tuple[StepRecord, bool]:
+    """One optimizer step; returns (its record, with losses averaged over processes; whether a
+    stop was requested on any process).
 
-    def _save(self) -> Path | None:
-        """Checkpoint (rank 0) and rotate; returns the path."""
-        if not self.ctx.is_main:
-            self.saved_step = self.state.step
-            return None
-        from gvc.export.meta import build_meta
+    Raises:
+        TrainingDiverged: a non-finite loss (before the update) or gradient (before the step).
+    """
+    t, st = run.train, run.state
+    gen = seed_step(t.seed, st.step, run.ctx.rank)
+    lr = optim.lr_at(t, run.base_lr, st.step, st.epoch, run.total_steps)
+    optim.set_lr(run.optimizer, lr)
+    b = batch.to(run.runtime.device, non_blocking=True)
+    with run.runtime.autocast():
+        losses = module(b, joint, gen)
+    names = list(losses)
+    values = torch.stack([losses[k].detach().float() for k in names])
+    flags = torch.stack([(~torch.isfinite(values)).any().float(),
+                         torch.tensor(float(stop.requested), device=values.device)])
+    reduced = all_reduce_sum(torch.cat([values, flags]), run.ctx).tolist()
+    means = {k: v / run.ctx.world_size for k, v in zip(names, reduced, strict=False)}
+    means["total"] = sum(means[k] for k in names)
+    if reduced[-2] > 0:
+        _diverged(run, "loss", means, batch.names)
+    run.optimizer.zero_grad(set_to_none=True)
+    sum(losses.values()).backward()
+    norms = optim.clip_gradients(run.objective.clip_groups(run.model), t.grad_clip)
+    if not all(torch.isfinite(torch.tensor(v)) for v in norms.values()):
+        _diverged(run, "gradient", {**means, **{f"{k}_grad_norm": v for k, v in norms.items()}},
+                  batch.names)
+    run.optimizer.step()
+    return StepRecord(st.step + 1, st.epoch, joint, means, lr, norms), reduced[-1] > 0
 
-        t = self.cfg.train
-        meta = build_meta(self.cfg, self.features, kind="training",
-                          source={"kind": "gvc-training"}, run=self.meta_run)
-        path = save_checkpoint(checkpoint_path(self.run_dir, self.state.step), model=self.model,
-                               optimizer=self.optimizer, state=self.state.to_dict(),
-                               rng=rng_state(), meta=meta, data_order=self.data_order)
-        self.last_checkpoint, self.saved_step = path, self.state.step
-        for old in rotate(self.run_dir, t.keep_last, t.keep_every):
-            log.debug("removed old checkpoint %s", old)
-        return path
 
-    def _restore(self, ckpt: dict[str, Any], path: Path) -> None:
-        """Load optimizer, position and RNG from a training checkpoint (model already loaded)."""
-        try:
-            self.optimizer.load_state_dict(ckpt["optim"])
-        except (ValueError, KeyError) as exc:
-            raise CheckpointError(
-                f"{path}: the optimizer state does not fit ({exc}); resume with the same --freeze "
-                "as the run had") from exc
-        self.state = TrainState.from_dict(ckpt["train_state"])
-        set_rng_state(ckpt["rng"])
+def _diverged(run: TrainRun, what: str, metrics: dict[str, float], names: list[str]) -> None:
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+    last = run.last_checkpoint or "none yet"
+    st = run.state
+    raise TrainingDiverged(
+        f"non-finite {what} at step {st.step + 1} (epoch {st.epoch + 1}): {shown}; batch "
+        f"{', '.join(names)}; nothing was saved, the last good checkpoint is {last}. Resume from "
+        "it with --resume auto, and lower --lr, use --precision fp32, or check those utterances "
+        "(gvc check)")
 
-    def _validate(self, joint: bool) -> None:
-        if not (self.ctx.is_main and self.valid_batches is not None):
-            return
-        from gvc.training.validate import validation_images, validation_loss
 
-        seed = self.cfg.train.seed + 1
-        metrics = validation_loss(self.model, self.valid_batches, self.cfg, self.runtime, seed)
-        self.logger.validation(self.state.step, metrics)
-        images = validation_images(self.model, self.valid_samples, self.cfg, self.runtime,
-                                   joint, seed)
-        self.logger.images(self.state.step, images)
+def save(run: TrainRun) -> Path | None:
+    """Checkpoint (rank 0) and rotate; returns the path (None on other ranks)."""
+    if not run.ctx.is_main:
+        run.saved_step = run.state.step
+        return None
+    path = save_checkpoint(checkpoint_path(run.run_dir, run.state.step), model=run.model,
+                           optimizer=run.optimizer, state=run.state.to_dict(), rng=rng_state(),
+                           meta=run.objective.checkpoint_meta(run), data_order=run.data_order,
+                           extra=run.objective.state_dict())
+    run.last_checkpoint, run.saved_step = path, run.state.step
+    for old in rotate(run.run_dir, run.train.keep_last, run.train.keep_every):
+        log.debug("removed old checkpoint %s", old)
+    return path
 
-    def loop(self) -> TrainResult:
-        """Train until the last epoch, `max_steps`, or a stop signal."""
-        t, st, opts = self.cfg.train, self.state, self.opts
-        if opts.max_steps is not None and st.step >= opts.max_steps:
-            return self._result("max_steps")
-        stop = StopRequest().install()
-        joint = st.joint(t.fast_epochs)
-        module = wrap(self.model, self.ctx, self.runtime.device, joint)
-        self.model.train()
-        self.logger.start(st.step)
-        step_time, tick = 0.0, time.perf_counter()
-        try:
-            while st.epoch < t.full_epochs:
-                if st.joint(t.fast_epochs) != joint:
-                    joint = st.joint(t.fast_epochs)
-                    module = wrap(self.model, self.ctx, self.runtime.device, joint)
-                    self.logger.message(f"epoch {st.epoch + 1}: diffusion loss on (joint phase)")
-                self.sampler.set_epoch(st.epoch, st.batch_in_epoch)
-                for batch in self.loader:
-                    metrics, stop_now = self._step(batch, joint, module, stop)
-                    st.step += 1
-                    st.batch_in_epoch += 1
-                    epoch_done = st.batch_in_epoch >= self.steps_per_epoch
-                    if epoch_done:
-                        st.epoch, st.batch_in_epoch = st.epoch + 1, 0
-                    now = time.perf_counter()
-                    dt, tick = now - tick, now
-                    step_time = dt if step_time == 0 else 0.9 * step_time + 0.1 * dt
-                    self.logger.step(st.step, st.epoch - int(epoch_done), metrics,
-                                     1.0 / max(step_time, 1e-9))
-                    record = StepRecord(st.step, st.epoch - int(epoch_done), joint,
-                                        {k: metrics[k] for k in (*LOSS_KEYS, "total")},
-                                        metrics["lr"], (metrics["enc_grad_norm"],
-                                                        metrics["dec_grad_norm"]))
-                    for cb in opts.callbacks:
-                        cb(record)
-                    if self.valid_every and st.step % self.valid_every == 0:
-                        self._validate(joint)
-                    if stop_now:
-                        self._save()
-                        return self._result("interrupted", signal=stop.signal_name)
-                    if opts.max_steps is not None and st.step >= opts.max_steps:
-                        self._save()
-                        return self._result("max_steps")
-                    if self._due(epoch_done):
-                        self._save()
-            if self.saved_step != st.step:
-                self._save()
-            return self._result("finished")
-        finally:
-            stop.uninstall()
 
-    def _due(self, epoch_done: bool) -> bool:
-        t, s = self.cfg.train, self.state.step
-        return bool((t.checkpoint_every and s % t.checkpoint_every == 0)
-                    or (t.keep_every and s % t.keep_every == 0)
-                    or (epoch_done and self.state.epoch % t.save_step == 0))
+def restore(run: TrainRun, ckpt: dict[str, Any], path: Path) -> None:
+    """Load optimizer, position, RNG and objective state from a checkpoint (model loaded)."""
+    try:
+        run.optimizer.load_state_dict(ckpt["optim"])
+    except (ValueError, KeyError) as exc:
+        raise CheckpointError(
+            f"{path}: the optimizer state does not fit ({exc}); resume with the same --freeze "
+            "as the run had") from exc
+    run.state = TrainState.from_dict(ckpt["train_state"])
+    set_rng_state(ckpt["rng"])
+    run.objective.load_state_dict(ckpt.get("objective") or {})
+    run.last_checkpoint, run.saved_step = path, run.state.step
 
-    def _result(self, reason: str, signal: str | None = None) -> TrainResult:
-        st = self.state
-        if signal:
-            self.logger.message(f"{signal}: stopped at step {st.step}, saved {self.last_checkpoint}")
-        if self.ctx.is_main:
-            with open(self.run_dir / "run.json", encoding="utf-8") as fh:
-                info = json.load(fh)
-            info["last"] = {"step": st.step, "epoch": st.epoch, "reason": reason,
-                            "checkpoint": str(self.last_checkpoint) if self.last_checkpoint else None}
-            from gvc.fileio import save_json
 
-            save_json(self.run_dir / "run.json", info)
-        return TrainResult(self.run_dir, st.step, st.epoch, reason, self.last_checkpoint)
+def run_loop(run: TrainRun) -> TrainResult:
+    """Train until the last epoch, `max_steps`, or a stop signal; always closes the logger."""
+    try:
+        return _loop(run)
+    finally:
+        run.logger.close()
+
+
+def _loop(run: TrainRun) -> TrainResult:
+    t, st, opts = run.train, run.state, run.opts
+    if opts.max_steps is not None and st.step >= opts.max_steps:
+        return _result(run, "max_steps")
+    stop = StopRequest().install()
+    joint = run.objective.joint(st)
+    module = wrap(run.objective.loss_module(run.model), run.ctx, run.runtime.device, joint)
+    run.model.train()
+    run.logger.start(st.step)
+    step_time, tick = 0.0, time.perf_counter()
+    try:
+        while st.epoch < t.full_epochs:
+            if run.objective.joint(st) != joint:
+                joint = run.objective.joint(st)
+                module = wrap(run.objective.loss_module(run.model), run.ctx, run.runtime.device,
+                              joint)
+                run.logger.message(f"epoch {st.epoch + 1}: decoder loss on (joint phase)")
+            run.sampler.set_epoch(st.epoch, st.batch_in_epoch)
+            for batch in run.loader:
+                record, stop_now = train_step(run, module, batch, joint, stop)
+                run.objective.after_step(run)
+                st.step += 1
+                st.batch_in_epoch += 1
+                epoch_done = st.batch_in_epoch >= run.steps_per_epoch
+                if epoch_done:
+                    st.epoch, st.batch_in_epoch = st.epoch + 1, 0
+                now = time.perf_counter()
+                dt, tick = now - tick, now
+                step_time = dt if step_time == 0 else 0.9 * step_time + 0.1 * dt
+                run.logger.step(st.step, record.epoch, record.metrics(),
+                                1.0 / max(step_time, 1e-9))
+                for cb in opts.callbacks:
+                    cb(record)
+                if run.valid_every and st.step % run.valid_every == 0 and run.ctx.is_main:
+                    run.objective.validate(run, joint)
+                if stop_now:
+                    save(run)
+                    return _result(run, "interrupted", signal=stop.signal_name)
+                if opts.max_steps is not None and st.step >= opts.max_steps:
+                    save(run)
+                    return _result(run, "max_steps")
+                if _due(run, epoch_done):
+                    save(run)
+        if run.saved_step != st.step:
+            save(run)
+        return _result(run, "finished")
+    finally:
+        stop.uninstall()
+
+
+def _due(run: TrainRun, epoch_done: bool) -> bool:
+    t, s = run.train, run.state.step
+    return bool((t.checkpoint_every and s % t.checkpoint_every == 0)
+                or (t.keep_every and s % t.keep_every == 0)
+                or (epoch_done and run.state.epoch % t.save_step == 0))
+
+
+def _result(run: TrainRun, reason: str, signal: str | None = None) -> TrainResult:
+    st = run.state
+    if signal:
+        run.logger.message(f"{signal}: stopped at step {st.step}, saved {run.last_checkpoint}")
+    if run.ctx.is_main:
+        from gvc.fileio import save_json
+
+        with open(run.run_dir / "run.json", encoding="utf-8") as fh:
+            info = json.load(fh)
+        info["last"] = {"step": st.step, "epoch": st.epoch, "reason": reason,
+                        "checkpoint": str(run.last_checkpoint) if run.last_checkpoint else None}
+        save_json(run.run_dir / "run.json", info)
+    return TrainResult(run.run_dir, st.step, st.epoch, reason, run.last_checkpoint)

@@ -1,7 +1,8 @@
 """Optimiser, learning-rate schedule, module freezing and gradient clipping.
 
 Grad-SVC: Adam (0.9, 0.999), constant lr 2e-4, `clip_grad_norm_(encoder, 1)` and
-`clip_grad_norm_(decoder, 1)` separately. gvc keeps the two clipping groups but puts the pitch and
+`clip_grad_norm_(decoder, 1)` separately. The clipping groups come from the training objective
+(`gvc.training.objective`); the acoustic one keeps Grad-SVC's two groups but puts the pitch and
 speaker embeddings into the encoder group (Grad-SVC left them unclipped).
 """
 
@@ -89,24 +90,12 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
-def clip_groups(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-    """(encoder group: embeddings + encoder, decoder group) of trainable parameters."""
-    enc, dec = [], []
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            (dec if name.startswith("decoder.") else enc).append(p)
-    return enc, dec
-
-
-def clip_gradients(groups: tuple[list[nn.Parameter], list[nn.Parameter]],
-                   max_norm: float) -> tuple[float, float]:
-    """Clip each group to `max_norm` (0 = no clipping); return the pre-clip norms."""
-    norms = []
-    for params in groups:
+def clip_gradients(groups: dict[str, list[nn.Parameter]], max_norm: float) -> dict[str, float]:
+    """Clip each group's gradient norm to `max_norm` (0 = no clipping); return the pre-clip
+    norms by group name (0 for a group without gradients)."""
+    norms = {}
+    limit = max_norm if max_norm > 0 else float("inf")
+    for name, params in groups.items():
         with_grad = [p for p in params if p.grad is not None]
-        if not with_grad:
-            norms.append(0.0)
-            continue
-        limit = max_norm if max_norm > 0 else float("inf")
-        norms.append(float(torch.nn.utils.clip_grad_norm_(with_grad, limit)))
-    return norms[0], norms[1]
+        norms[name] = float(torch.nn.utils.clip_grad_norm_(with_grad, limit)) if with_grad else 0.0
+    return norms

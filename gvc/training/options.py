@@ -7,14 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gvc.errors import GvcError
+from gvc.errors import TrainingDiverged
 
 if TYPE_CHECKING:
     from gvc.config import Config
 
-
-class TrainingDiverged(GvcError):
-    """A loss or gradient became NaN/Inf; nothing was saved after the last good checkpoint."""
+__all__ = ["StepRecord", "TrainOptions", "TrainResult", "TrainingDiverged"]
 
 
 @dataclass
@@ -61,14 +59,26 @@ class TrainOptions:
 
 @dataclass
 class StepRecord:
-    """One finished optimizer step (mean losses over all processes)."""
+    """One finished optimizer step.
+
+    Attributes:
+        step: optimizer steps done, this one included; epoch: the 0-based epoch it belongs to.
+        joint: whether the full objective was on (False in a warm-up phase).
+        losses: the objective's named losses and their `total`, averaged over processes.
+        lr: the learning rate used; grad_norms: pre-clip gradient norm per clip group.
+    """
 
     step: int
     epoch: int
     joint: bool
     losses: dict[str, float]
     lr: float
-    grad_norms: tuple[float, float]
+    grad_norms: dict[str, float]
+
+    def metrics(self) -> dict[str, float]:
+        """Flat scalars for logging: losses, `<group>_grad_norm`, `lr`."""
+        return {**self.losses, **{f"{k}_grad_norm": v for k, v in self.grad_norms.items()},
+                "lr": self.lr}
 
 
 @dataclass

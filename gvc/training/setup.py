@@ -140,9 +140,9 @@ def resume_checkpoint(path: Path, cfg: Config) -> dict[str, Any]:
 
     ckpt = load_checkpoint(path)
     theirs, ours = ckpt["gvc"].get("config") or {}, config_to_dict(cfg)
-    for block in ("grad", "data"):
+    for block in ("grad", "data", cfg.grad.decoder):
         diff = [f"{block}.{k}: checkpoint {theirs.get(block, {}).get(k)!r} vs config {v!r}"
-                for k, v in ours[block].items() if theirs.get(block, {}).get(k) != v]
+                for k, v in ours.get(block, {}).items() if theirs.get(block, {}).get(k) != v]
         if diff:
             raise ConfigError(f"{path} was trained with another config ({'; '.join(diff[:4])}); "
                               "resume with the same config, or start in another --run-dir")

@@ -13,15 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from gvc.models.acoustic import LOSS_NAMES
 from gvc.training.data import Batch, Sample
 
 if TYPE_CHECKING:
     from gvc.config import Config
     from gvc.device import Runtime
     from gvc.models import GradSVC
-
-LOSS_KEYS = ("prior", "ssim", "spk", "diff")
-
 
 @torch.no_grad()
 def validation_loss(model: GradSVC, batches: Iterable[Batch], cfg: Config, runtime: Runtime,
@@ -34,7 +32,7 @@ def validation_loss(model: GradSVC, batches: Iterable[Batch], cfg: Config, runti
     was_training = model.training
     model.eval()
     gen = torch.Generator().manual_seed(seed)
-    sums = dict.fromkeys(LOSS_KEYS, 0.0)
+    sums = dict.fromkeys(LOSS_NAMES, 0.0)
     count = 0
     try:
         for batch in batches:
@@ -44,15 +42,15 @@ def validation_loss(model: GradSVC, batches: Iterable[Batch], cfg: Config, runti
                                          segment_frames=cfg.train.segment_frames, skip_diff=False,
                                          mu_noise_std=cfg.train.mu_noise_std, generator=gen)
             n = len(b.names)
-            for key in LOSS_KEYS:
-                sums[key] += float(getattr(out, key)) * n
+            for key in LOSS_NAMES:
+                sums[key] += float(out[key]) * n
             count += n
     finally:
         model.train(was_training)
     if not count:
         return {}
     means = {k: v / count for k, v in sums.items()}
-    means["total"] = sum(means[k] for k in LOSS_KEYS)
+    means["total"] = sum(means[k] for k in LOSS_NAMES)
     return means
 
 
@@ -73,7 +71,8 @@ def validation_images(model: GradSVC, samples: list[Sample], cfg: Config, runtim
                 if joint:
                     res = model.infer(vec, pit, spk, sampler=cfg.infer.sampler,
                                       steps=cfg.infer.steps, temperature=cfg.infer.temperature,
-                                      generator=torch.Generator().manual_seed(seed + i))
+                                      generator=torch.Generator().manual_seed(seed + i),
+                                      cfg_strength=cfg.infer.cfg_strength)
                     item["decoder"] = res.mel[0].float().cpu().numpy()
                     item["mu"] = res.mu[0].float().cpu().numpy()
                 else:
