@@ -268,3 +268,54 @@ def test_segments_align_audio_with_mel(tmp_path: Path):
     batch = collate_segments([data[(0, 0)], data[(1, 0)]])
     losses = diffwave_losses(DiffWave(TINY), batch, torch.Generator().manual_seed(0))
     assert set(losses) == {"diff"} and losses["diff"].requires_grad
+
+
+def _index(data: Path) -> Path:
+    files = data.parent / "files"
+    files.mkdir(exist_ok=True)
+    line = "{d}/mel/{s}/{u}.mel.pt|x.vec.npy|x.pit.npy|x.spk.npy\n"
+    (files / "train.txt").write_text(line.format(d=data, s="s0", u="u0")
+                                     + line.format(d=data, s="s0", u="u2"))
+    (files / "valid.txt").write_text(line.format(d=data, s="s1", u="u1"))
+    return files
+
+
+def _train(data: Path, files: Path, run_dir: Path, steps: int):
+    from gvc.training import TrainOptions
+    from vocoder.diffwave.config import vocoder_config_from_dict
+    from vocoder.diffwave.train import train_vocoder
+
+    cfg = vocoder_config_from_dict({
+        "model": {"residual_layers": 3, "residual_channels": 8, "dilation_cycle": 3},
+        "train": {"batch_size": 2, "segment_frames": 20, "checkpoint_every": 2, "keep_last": 2,
+                  "valid_every": 3, "valid_items": 1, "num_workers": 0, "max_steps": 50}})
+    opts = TrainOptions(config=cfg, config_name="t", data=data, run_dir=run_dir,
+                        train_files=files / "train.txt", valid_files=files / "valid.txt",
+                        max_steps=steps, device="cpu", log_every=1)
+    return train_vocoder(opts)
+
+
+def test_train_resume_is_exact_and_export_loads(tmp_path: Path):
+    import json
+
+    from gvc.training.checkpoint import list_checkpoints
+    from tests.helpers import run_gvc
+
+    data = _corpus(tmp_path / "data_gvc", seconds=(0.8, 0.5, 1.0))
+    files = _index(data)
+    straight = _train(data, files, tmp_path / "a", 5)
+    _train(data, files, tmp_path / "b", 3)
+    resumed = _train(data, files, tmp_path / "b", 5)
+    assert straight.step == resumed.step == 5 and straight.reason == "max_steps"
+    a = torch.load(straight.checkpoint, weights_only=True)
+    b = torch.load(resumed.checkpoint, weights_only=True)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert [s for s, _ in list_checkpoints(tmp_path / "b")] == [4, 5]  # keep_last 2
+    records = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").open()]
+    valid = [r["validation"] for r in records if "validation" in r]
+    assert valid and {"diff", "mel_l1"} <= set(valid[0])
+    assert any(p.name.startswith("events.") for p in (tmp_path / "a").iterdir())
+    r = run_gvc("export", "--checkpoint", str(tmp_path / "b"), "--out", "voc.pth", cwd=tmp_path)
+    assert r.returncode == 0 and "diffwave vocoder, 3 layers x 8 channels" in r.stdout, r.stdout
+    voc = load_vocoder("diffwave", ckpt=tmp_path / "voc.pth")
+    assert all(torch.equal(voc.model.state_dict()[k], b["model"][k]) for k in b["model"])

@@ -12,7 +12,7 @@ from gvc.cli.common import Force, Quiet, Verbose, console, setup_logging
 
 def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="The model file to write.")] = Path("gvc.pth"),
-    checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="A gvc training checkpoint, or a run folder (its latest checkpoint).")] = None,
+    checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="A gvc training checkpoint, or a run folder (its latest checkpoint); a gvc train-vocoder run gives a vocoder file for --vocoder-ckpt.")] = None,
     from_grad_svc: Annotated[Path | None, typer.Option("--from-grad-svc", help="An original Grad-SVC gvc.pth / gvc.pretrain.pth to import (needs --preset).")] = None,
     preset: Annotated[str | None, typer.Option("--preset", help="With --from-grad-svc: the preset or YAML the file was trained with (base = V2-96, v2-64 = V2-64). V2 and V3 files cannot be told apart by shapes.")] = None,
     half: Annotated[bool, typer.Option("--half", help="Store weights as fp16 (half the size; loaded back as fp32).")] = False,
@@ -46,6 +46,17 @@ def export(
             if found is None:
                 raise ConfigError(f"{checkpoint} holds no ckpt-*.pt checkpoint")
             checkpoint = found
+        from vocoder.diffwave.train import export_vocoder, is_vocoder_checkpoint
+
+        if is_vocoder_checkpoint(checkpoint):  # a gvc train-vocoder run
+            vmeta = export_vocoder(checkpoint, out, half=half, force=force)
+            arch, mel = vmeta["architecture"], vmeta["mel"]
+            console.print(f"wrote {out}: {vmeta['vocoder']} vocoder, "
+                          f"{arch['residual_layers']} layers x {arch['residual_channels']} "
+                          f"channels, mel {mel['sampling_rate']} Hz hop {mel['hop_length']} "
+                          f"{mel['n_mels']} bands, from {checkpoint} (step "
+                          f"{vmeta['source']['step']})", highlight=False)
+            return
         res = export_checkpoint(checkpoint, out, half=half, force=force)
     meta = res.meta
     table = Table(title=f"wrote {res.path}", header_style="bold", show_header=False)

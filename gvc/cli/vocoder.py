@@ -1,7 +1,9 @@
-"""`gvc vocode`: copy-synthesis with any registered vocoder (see `vocoder.copysynth`)."""
+"""`gvc vocode` (copy-synthesis with any registered vocoder, see `vocoder.copysynth`) and
+`gvc train-vocoder` (a DiffWave run on the generic training loop, see `vocoder.diffwave.train`)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +11,7 @@ import typer
 
 from gvc.cli.common import Device, Force, Jobs, Precision, Quiet, Verbose, finish, setup_logging
 from gvc.errors import ConfigError
+from gvc.layout import DEFAULT_DATA
 
 
 def vocode(
@@ -67,6 +70,53 @@ def vocode(
     finish(run_task(task, sources, problems, jobs=jobs, force=force))
 
 
+def train_vocoder(
+    config: Annotated[str, typer.Option("--config", "-c", help="diffwave (Amphion's size), tiny-diffwave (CPU experiments) or a YAML file with model/train/mel blocks.")] = "diffwave",
+    data: Annotated[Path, typer.Option("--data", help="Data root: waves-32k/ and mel/ are used.")] = DEFAULT_DATA,
+    run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Run folder: checkpoints, TensorBoard (with validation audio), resolved config. Default: logs/<config name>.")] = None,
+    files: Annotated[Path | None, typer.Option("--files", help="Folder of train.txt/valid.txt (default: the config's train.train_files/valid_files; without an index every mel trains and nothing is held out).")] = None,
+    resume: Annotated[str, typer.Option("--resume", help="auto (latest checkpoint in the run folder, if any), none, or a checkpoint path.")] = "auto",
+    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate. Default: train.learning_rate.")] = None,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", min=0, help="Stop after this many optimizer steps in total (default train.max_steps).")] = None,
+    device: Device = "auto",
+    precision: Annotated[str | None, typer.Option("--precision", help="fp32 or bf16 (autocast; bf16 wants a GPU). Default: train.precision.")] = None,
+    log_every: Annotated[int, typer.Option("--log-every", min=1, help="Steps between TensorBoard scalars / log lines.")] = 10,
+    valid_every: Annotated[int | None, typer.Option("--valid-every", min=1, help="Steps between validations (loss, copy-synthesis audio and mel L1). Default: train.valid_every.")] = None,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> None:
+    """Train a DiffWave vocoder on a data tree's 32 kHz waves and mels; Ctrl-C saves a checkpoint and stops.
+
+    Several GPUs: torchrun --nproc_per_node N -m gvc train-vocoder ... (rank 0 logs and saves). Export with gvc export --checkpoint RUN_DIR --out voc.pth, then use --vocoder diffwave --vocoder-ckpt voc.pth.
+    """
+    from gvc.cli.common import console
+    from gvc.training import TrainOptions
+    from vocoder.diffwave.config import load_vocoder_config
+    from vocoder.diffwave.train import train_vocoder as run_training
+
+    rank = int(os.environ.get("RANK", "0"))
+    setup_logging(quiet or rank != 0, verbose)
+    cfg = load_vocoder_config(config)
+    name = Path(config).stem if Path(config).suffix in (".yaml", ".yml") else config
+    opts = TrainOptions(
+        config=cfg, config_name=name, data=data, run_dir=run_dir,
+        train_files=files / "train.txt" if files else None,
+        valid_files=files / "valid.txt" if files else None, resume=resume, lr=lr,
+        max_steps=max_steps, device=device, precision=precision, log_every=log_every,
+        valid_every=valid_every, console=console if rank == 0 else None)
+    result = run_training(opts)
+    if rank != 0:
+        return
+    console.print(f"{result.reason} at step {result.step}; checkpoint: "
+                  f"{result.checkpoint or 'no checkpoint'}", highlight=False)
+    if result.checkpoint:
+        console.print(f"export it with: gvc export --checkpoint {result.run_dir} --out "
+                      "diffwave.pth", highlight=False)
+    if result.reason == "interrupted":
+        raise typer.Exit(130)
+
+
 def register(app: typer.Typer) -> None:
-    """Add `vocode` to `app`."""
+    """Add `vocode` and `train-vocoder` to `app`."""
     app.command("vocode")(vocode)
+    app.command("train-vocoder")(train_vocoder)

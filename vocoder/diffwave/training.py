@@ -167,13 +167,27 @@ def diffwave_losses(model: torch.nn.Module, batch: SegmentBatch,
     """The DDPM loss of one batch, as the training loop's named losses.
 
     Args:
-        model: a `DiffWave`, possibly wrapped (DDP: its `.module` holds the config).
+        model: a `DiffWave`.
         batch: segments on the model's device.
         generator: source of the diffusion steps and noise of this step.
 
     Returns:
         {"diff": scalar eps-prediction MSE}.
     """
-    cfg = getattr(model, "module", model).cfg
-    return {"diff": diffusion_loss(model, batch.audio, batch.mel, training_schedule(cfg),
+    return {"diff": diffusion_loss(model, batch.audio, batch.mel, training_schedule(model.cfg),
                                    generator)}
+
+
+def copy_synthesis_l1(audio: torch.Tensor, mel: torch.Tensor, mel_cfg) -> float:
+    """Mean |log-mel(audio) - mel| over the frames both have: the copy-synthesis error.
+
+    Args:
+        audio: [L] generated waveform; mel: [n_mels, T] the mel it was rendered from;
+        mel_cfg: the mel definition (`MelBlock` or `MelConfig`).
+    """
+    from vocoder.mel import MelConfig, mel_spectrogram
+
+    cfg = mel_cfg if isinstance(mel_cfg, MelConfig) else mel_cfg.to_mel_config()
+    again = mel_spectrogram(audio.float().cpu(), cfg)
+    frames = min(again.shape[-1], mel.shape[-1])
+    return float((again[:, :frames] - mel[:, :frames].float().cpu()).abs().mean())

@@ -58,7 +58,7 @@ class DiffWaveVocoder(Vocoder):
     def __init__(self, model: DiffWave, mel: MelBlock, runtime: Runtime | None = None,
                  steps: int = len(FAST_BETAS)) -> None:
         self.runtime = runtime or Runtime(torch.device("cpu"))
-        self.model = model.eval().requires_grad_(False).to(self.runtime.device)
+        self.model = model.eval().to(self.runtime.device)  # synthesis runs in inference mode
         self.mel = mel.to_mel_config()
         self.sample_rate, self.hop, self.n_mels = mel.sampling_rate, mel.hop_length, mel.n_mels
         self.set_steps(steps)
