@@ -30,12 +30,7 @@ from vocoder.registry import load_vocoder
 TINY = DiffWaveConfig(residual_layers=3, residual_channels=8, dilation_cycle=3)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _trained_like(seed: int = 0) -> DiffWave:

@@ -29,12 +29,7 @@ from vocoder.registry import VocoderSpec, get_spec, load_vocoder, names, registe
 TINY = {"residual_layers": 2, "residual_channels": 8, "dilation_cycle": 2}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class RampVocoder(Vocoder):

@@ -18,6 +18,9 @@ Precision = Annotated[str, typer.Option("--precision", help="fp32, bf16 or fp16 
 Config = Annotated[str, typer.Option("--config", "-c", help="A YAML file or a preset name from configs/.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings, errors and the summary.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging, tracebacks of per-file failures.")]
+Resume = Annotated[str, typer.Option("--resume", help="auto (latest checkpoint in the run folder, if any), none, or a checkpoint path.")]
+TrainPrecision = Annotated[str | None, typer.Option("--precision", help="fp32 or bf16 (autocast; bf16 wants a GPU). Default: train.precision.")]
+LogEvery = Annotated[int, typer.Option("--log-every", min=1, help="Steps between TensorBoard scalars / log lines.")]
 VerboseLong = Annotated[bool, typer.Option("--verbose", help="Debug logging, tracebacks of per-file failures.")]
 
 console = Console()

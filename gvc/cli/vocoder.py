@@ -9,7 +9,19 @@ from typing import Annotated
 
 import typer
 
-from gvc.cli.common import Device, Force, Jobs, Precision, Quiet, Verbose, finish, setup_logging
+from gvc.cli.common import (
+    Device,
+    Force,
+    Jobs,
+    LogEvery,
+    Precision,
+    Quiet,
+    Resume,
+    TrainPrecision,
+    Verbose,
+    finish,
+    setup_logging,
+)
 from gvc.errors import ConfigError
 from gvc.layout import DEFAULT_DATA
 
@@ -75,12 +87,12 @@ def train_vocoder(
     data: Annotated[Path, typer.Option("--data", help="Data root: waves-32k/ and mel/ are used.")] = DEFAULT_DATA,
     run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Run folder: checkpoints, TensorBoard (with validation audio), resolved config. Default: logs/<config name>.")] = None,
     files: Annotated[Path | None, typer.Option("--files", help="Folder of train.txt/valid.txt (default: the config's train.train_files/valid_files; without an index every mel trains and nothing is held out).")] = None,
-    resume: Annotated[str, typer.Option("--resume", help="auto (latest checkpoint in the run folder, if any), none, or a checkpoint path.")] = "auto",
+    resume: Resume = "auto",
     lr: Annotated[float | None, typer.Option("--lr", help="Learning rate. Default: train.learning_rate.")] = None,
     max_steps: Annotated[int | None, typer.Option("--max-steps", min=0, help="Stop after this many optimizer steps in total (default train.max_steps).")] = None,
     device: Device = "auto",
-    precision: Annotated[str | None, typer.Option("--precision", help="fp32 or bf16 (autocast; bf16 wants a GPU). Default: train.precision.")] = None,
-    log_every: Annotated[int, typer.Option("--log-every", min=1, help="Steps between TensorBoard scalars / log lines.")] = 10,
+    precision: TrainPrecision = None,
+    log_every: LogEvery = 10,
     valid_every: Annotated[int | None, typer.Option("--valid-every", min=1, help="Steps between validations (loss, copy-synthesis audio and mel L1). Default: train.valid_every.")] = None,
     quiet: Quiet = False,
     verbose: Verbose = False,

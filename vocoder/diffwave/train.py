@@ -24,7 +24,6 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from gvc.config import TrainConfig
-from gvc.device import Precision, Runtime
 from gvc.errors import CheckpointError, ConfigError, DataLayoutError
 from gvc.training import optim
 from gvc.training.checkpoint import load_checkpoint
@@ -35,7 +34,7 @@ from gvc.training.loop import TrainRun, restore, run_loop
 from gvc.training.objective import Objective
 from gvc.training.options import TrainOptions, TrainResult
 from gvc.training.sampler import EpochBatchSampler
-from gvc.training.setup import check_precision, resolve_resume
+from gvc.training.setup import resolve_resume, run_place
 from gvc.training.state import seed_everything
 from vocoder.diffwave.config import VocoderConfig, vocoder_config_to_dict
 from vocoder.diffwave.model import DiffWave
@@ -190,11 +189,7 @@ def setup_vocoder(opts: TrainOptions, ctx: DistContext, device: torch.device) ->
     """
     cfg: VocoderConfig = opts.config
     t = cfg.train
-    precision = check_precision(opts.precision or t.precision)
-    runtime = Runtime(device, Precision(precision))
-    run_dir = Path(opts.run_dir) if opts.run_dir else Path("logs") / opts.config_name
-    if opts.log_every < 1 or (opts.max_steps is not None and opts.max_steps < 0):
-        raise ConfigError("--log-every must be >= 1 and --max-steps >= 0")
+    precision, runtime, run_dir = run_place(opts, t.precision, device)
     resume_path = resolve_resume(opts.resume, run_dir)
     ckpt = resume_vocoder_checkpoint(resume_path, cfg) if resume_path else None
     run_info = ckpt["gvc"].get("run", {}) if ckpt else {}
@@ -247,12 +242,6 @@ def setup_vocoder(opts: TrainOptions, ctx: DistContext, device: torch.device) ->
                                "world_size": ctx.world_size, "seed": t.seed})
     if ckpt:
         restore(run, ckpt, resume_path)
-        if ckpt.get("data_order", run.data_order) != run.data_order:
-            log.warning("the data order differs from the interrupted run's (%s now, %s then): "
-                        "the continuation is not identical to an uninterrupted run",
-                        run.data_order, ckpt.get("data_order"))
-        if run.state.batch_in_epoch >= run.steps_per_epoch:
-            run.state.epoch, run.state.batch_in_epoch = run.state.epoch + 1, 0
     if ctx.is_main:
         _write_run_files(run, cfg, info, resume_path)
     return run

@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 from gvc.errors import DataLayoutError
 from gvc.layout import DataTree, Feature, Utterance, strip_suffix
 from vocoder.diffwave.schedule import diffusion_loss, training_schedule
+from vocoder.mel import MelConfig
 
 
 @dataclass(frozen=True)
@@ -178,16 +179,15 @@ def diffwave_losses(model: torch.nn.Module, batch: SegmentBatch,
                                    generator)}
 
 
-def copy_synthesis_l1(audio: torch.Tensor, mel: torch.Tensor, mel_cfg) -> float:
+def copy_synthesis_l1(audio: torch.Tensor, mel: torch.Tensor, mel_cfg: MelConfig) -> float:
     """Mean |log-mel(audio) - mel| over the frames both have: the copy-synthesis error.
 
     Args:
         audio: [L] generated waveform; mel: [n_mels, T] the mel it was rendered from;
-        mel_cfg: the mel definition (`MelBlock` or `MelConfig`).
+        mel_cfg: the mel definition.
     """
-    from vocoder.mel import MelConfig, mel_spectrogram
+    from vocoder.mel import mel_spectrogram
 
-    cfg = mel_cfg if isinstance(mel_cfg, MelConfig) else mel_cfg.to_mel_config()
-    again = mel_spectrogram(audio.float().cpu(), cfg)
+    again = mel_spectrogram(audio.float().cpu(), mel_cfg)
     frames = min(again.shape[-1], mel.shape[-1])
     return float((again[:, :frames] - mel[:, :frames].float().cpu()).abs().mean())

@@ -27,9 +27,10 @@ from gvc.device import Runtime
 from gvc.errors import CheckpointError, ConfigError
 from gvc.inference.noise import NoiseField
 from vocoder.base import Capabilities, Chunking, Vocoder
-from vocoder.diffwave.config import DiffWaveConfig, MelBlock, VocoderConfig
+from vocoder.diffwave.config import DiffWaveConfig, VocoderConfig
 from vocoder.diffwave.model import DiffWave
 from vocoder.diffwave.schedule import FAST_BETAS, reverse, sampling_schedule
+from vocoder.mel import MelConfig
 from vocoder.registry import VocoderSpec
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class DiffWaveVocoder(Vocoder):
 
     Args:
         model: the network (moved to `runtime.device`, eval mode).
-        mel: the mel block it was trained on.
+        mel: the mel definition it was trained on.
         runtime: device and autocast precision (CPU fp32 if None).
         steps: reverse steps, 6 (the paper's fast schedule, default) or T (the full process).
     """
@@ -55,11 +56,11 @@ class DiffWaveVocoder(Vocoder):
         precisions=("fp32", "bf16", "fp16"), weights=True,
         chunking=Chunking(frames=400, gpu_frames=3000, context=40, crossfade=20))
 
-    def __init__(self, model: DiffWave, mel: MelBlock, runtime: Runtime | None = None,
+    def __init__(self, model: DiffWave, mel: MelConfig, runtime: Runtime | None = None,
                  steps: int = len(FAST_BETAS)) -> None:
         self.runtime = runtime or Runtime(torch.device("cpu"))
         self.model = model.eval().to(self.runtime.device)  # synthesis runs in inference mode
-        self.mel = mel.to_mel_config()
+        self.mel = mel
         self.sample_rate, self.hop, self.n_mels = mel.sampling_rate, mel.hop_length, mel.n_mels
         self.set_steps(steps)
 
@@ -127,7 +128,7 @@ def is_vocoder_file(meta: Any) -> bool:
     return isinstance(meta, dict) and meta.get("kind") == KIND
 
 
-def read_diffwave(path: Path) -> tuple[DiffWave, MelBlock, dict[str, Any]]:
+def read_diffwave(path: Path) -> tuple[DiffWave, MelConfig, dict[str, Any]]:
     """Rebuild the network from a DiffWave file, strictly.
 
     Returns:
@@ -154,7 +155,7 @@ def read_diffwave(path: Path) -> tuple[DiffWave, MelBlock, dict[str, Any]]:
                               f"this gvc reads ({FORMAT_VERSION}); upgrade gvc")
     try:
         arch = _build_block(DiffWaveConfig, meta["architecture"], "architecture", str(path))
-        mel = _build_block(MelBlock, meta["mel"], "mel", str(path))
+        mel = _build_block(MelConfig, meta["mel"], "mel", str(path))
     except (ConfigError, KeyError) as exc:
         raise CheckpointError(f"{path}: bad vocoder metadata ({exc})") from exc
     model = DiffWave(arch, mel.n_mels)
