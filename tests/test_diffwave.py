@@ -314,3 +314,14 @@ def test_train_resume_is_exact_and_export_loads(tmp_path: Path):
     assert r.returncode == 0 and "diffwave vocoder, 3 layers x 8 channels" in r.stdout, r.stdout
     voc = load_vocoder("diffwave", ckpt=tmp_path / "voc.pth")
     assert all(torch.equal(voc.model.state_dict()[k], b["model"][k]) for k in b["model"])
+    # the command line: a YAML config, then refusing to resume it with another architecture
+    (tmp_path / "dw.yaml").write_text(
+        "model: {residual_layers: 2, residual_channels: 8, dilation_cycle: 2}\n"
+        "train: {batch_size: 2, segment_frames: 20, num_workers: 0, valid_every: 100}\n")
+    args = ("train-vocoder", "-c", "dw.yaml", "--data", str(data), "--files", str(files),
+            "--run-dir", "c", "--max-steps", "1", "--device", "cpu")
+    r = run_gvc(*args, cwd=tmp_path)
+    assert r.returncode == 0 and "max_steps at step 1" in r.stdout, r.stdout + r.stderr
+    (tmp_path / "dw.yaml").write_text("model: {residual_layers: 3}\n")
+    r = run_gvc(*args, cwd=tmp_path)
+    assert r.returncode == 2 and "trained with another architecture" in r.stdout, r.stdout
