@@ -21,6 +21,7 @@ from vocoder.diffwave.schedule import (
     FAST_BETAS,
     diffusion_loss,
     fast_schedule,
+    reverse,
     sampling_schedule,
     training_schedule,
 )
@@ -126,6 +127,23 @@ def test_fast_schedule_matches_the_paper():
     assert sig[0].item() == 0.0
     assert sig[1].item() == pytest.approx(math.sqrt((1 - 0.9999) / (1 - 0.9999 * 0.999) * 1e-3))
     assert sig[5].item() == pytest.approx(math.sqrt((1 - eta[4].item()) / (1 - eta[5].item()) * 0.5))
+
+
+@pytest.mark.parametrize("steps", [6, 50])
+def test_reverse_process_recovers_the_signal_with_the_true_noise(steps):
+    """With eps_theta = the true noise of x_s = sqrt(abar_s) x0 + sqrt(1 - abar_s) eps,
+    Algorithm 2's last update returns x0 exactly, whatever the noise drawn on the way."""
+    sched = sampling_schedule(DiffWaveConfig(), steps)
+    x0 = 0.5 * torch.sin(torch.arange(640) / 7.0)[None]
+
+    def oracle(x, t):  # the schedule entry whose network step was passed
+        abar = sched.alpha_bars[(sched.net_steps - float(t[0])).abs().argmin()].float()
+        return (x - abar.sqrt() * x0) / (1 - abar).sqrt()
+
+    gen = torch.Generator().manual_seed(0)
+    out = reverse(oracle, sched, (1, 640), lambda k, like: torch.randn(like.shape, generator=gen),
+                  torch.device("cpu"))
+    assert (out - x0).abs().max() < 1e-4
 
 
 def test_sampling_schedule_choices():
