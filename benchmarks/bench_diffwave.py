@@ -3,6 +3,7 @@
     python benchmarks/bench_diffwave.py rtf                 # 30 s of mel, fast and full schedule
     python benchmarks/bench_diffwave.py rtf --fast-seconds 6 --full-seconds 1 --threads 2
     python benchmarks/bench_diffwave.py quality --steps 300 --valid-every 100 --work /tmp/bdw
+    python benchmarks/bench_diffwave.py evaluate --work /tmp/bdw   # L1 of the kept checkpoints
 
 `rtf`: seconds of wall time per second of audio (lower is better) of DiffWave at Amphion's size
 (30 residual layers x 64 channels, random weights: speed does not depend on them) with the fast
@@ -152,10 +153,48 @@ def quality(args: argparse.Namespace) -> dict:
     return out
 
 
+def evaluate(args: argparse.Namespace) -> dict:
+    """Copy-synthesis L1 of every checkpoint left in `<work>/run` and of Griffin-Lim, over all
+    bins and over the loud ones (truth above ln(0.0025) = -6: the synthetic corpus has digital
+    silence, where any residual noise costs up to 11 nats)."""
+    import torch
+
+    from gvc.training.checkpoint import list_checkpoints
+    from vocoder.diffwave.train import VALID_MAX_FRAMES, export_vocoder
+    from vocoder.diffwave.training import load_pair, scan_items
+    from vocoder.griffinlim import GriffinLimVocoder
+    from vocoder.mel import mel_spectrogram
+    from vocoder.registry import load_vocoder
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    work = Path(args.work)
+    mels = [load_pair(item, 320, 32000)[1][:, :VALID_MAX_FRAMES] for item in
+            scan_items(work / "data_gvc", 1, work / "files" / "valid.txt").items]
+
+    def l1(voc) -> tuple[float, float]:
+        every, loud = [], []
+        for mel in mels:
+            err = (mel_spectrogram(voc(mel, generator=torch.Generator().manual_seed(38)))
+                   - mel).abs()
+            every.append(err.mean().item())
+            loud.append(err[mel > -6].mean().item())
+        return round(sum(every) / len(every), 3), round(sum(loud) / len(loud), 3)
+
+    rows = {"griffinlim": l1(GriffinLimVocoder())}
+    for step, path in list_checkpoints(work / "run"):
+        out = work / f"diffwave-{step}.pth"
+        export_vocoder(path, out, force=True)
+        rows[f"tiny-diffwave step {step}"] = l1(load_vocoder("diffwave", ckpt=out))
+    for name, (every, loud) in rows.items():
+        print(f"{name:<26} mel L1 {every:.3f}, loud bins {loud:.3f}", flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("rtf", "quality"))
+    parser.add_argument("what", choices=("rtf", "quality", "evaluate"))
     parser.add_argument("--seconds", type=float, default=30.0, help="rtf: mel length")
     parser.add_argument("--fast-seconds", type=float, default=30.0,
                         help="rtf: length for the 6-step schedule (the head of the mel)")
@@ -173,7 +212,7 @@ def main() -> None:
         args.case = args.worker
         print(json.dumps(rtf_worker(args)))
         return
-    result = rtf(args) if args.what == "rtf" else quality(args)
+    result = {"rtf": rtf, "quality": quality, "evaluate": evaluate}[args.what](args)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 
