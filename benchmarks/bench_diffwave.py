@@ -2,6 +2,7 @@
 
     python benchmarks/bench_diffwave.py rtf                 # 30 s of mel, fast and full schedule
     python benchmarks/bench_diffwave.py rtf --fast-seconds 6 --full-seconds 1 --threads 2
+    python benchmarks/bench_diffwave.py rtf --device cuda --precision bf16   # the GPU rows
     python benchmarks/bench_diffwave.py quality --steps 300 --valid-every 100 --work /tmp/bdw
     python benchmarks/bench_diffwave.py evaluate --work /tmp/bdw   # L1 of the kept checkpoints
 
@@ -47,6 +48,7 @@ def rtf_worker(args: argparse.Namespace) -> dict:
     """One case in this process: {case, seconds, wall_s, rtf}."""
     import torch
 
+    from gvc.device import resolve_runtime
     from vocoder.diffwave.config import DiffWaveConfig, VocoderConfig
     from vocoder.diffwave.model import DiffWave
     from vocoder.diffwave.vocoder import DiffWaveVocoder
@@ -54,23 +56,28 @@ def rtf_worker(args: argparse.Namespace) -> dict:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    runtime = resolve_runtime(args.device, args.precision)
     seconds = args.seconds
     if args.case == "nsf-bigvgan":
-        voc = load_nsf_bigvgan(args.ckpt)
+        voc = load_nsf_bigvgan(args.ckpt, runtime=runtime)
     else:
         torch.manual_seed(0)
-        voc = DiffWaveVocoder(DiffWave(DiffWaveConfig()), VocoderConfig().mel,
+        voc = DiffWaveVocoder(DiffWave(DiffWaveConfig()), VocoderConfig().mel, runtime,
                               steps=6 if args.case == "diffwave-6" else 50)
         seconds = min(seconds, args.fast_seconds if args.case == "diffwave-6" else
                       args.full_seconds)
-    mel = _mel(args.seconds)[..., : int(round(seconds * 100))]  # the head of the same mel
-    f0 = torch.full(mel.shape[::2], 220.0)
+    mel = _mel(args.seconds)[..., : int(round(seconds * 100))].to(runtime.device)  # the head
+    f0 = torch.full(mel.shape[::2], 220.0, device=runtime.device)
     voc(mel[..., :20], f0[..., :20], torch.Generator().manual_seed(0))  # warm-up (0.2 s)
+    sync = torch.cuda.synchronize if runtime.device.type == "cuda" else (lambda: None)
+    sync()
     start, cpu = time.perf_counter(), time.process_time()
     audio = voc(mel, f0, torch.Generator().manual_seed(0))
+    sync()
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     assert audio.shape[-1] == mel.shape[-1] * 320
-    return {"case": args.case, "audio_s": seconds, "wall_s": round(wall, 2),
+    return {"case": args.case, "device": str(runtime.device), "precision": args.precision,
+            "audio_s": seconds, "wall_s": round(wall, 2),
             "rtf": round(wall / seconds, 3), "cpu_s_per_audio_s": round(cpu / seconds, 3),
             "threads": torch.get_num_threads()}
 
@@ -85,14 +92,14 @@ def rtf(args: argparse.Namespace) -> list[dict]:
             cmd = [sys.executable, __file__, "rtf", "--worker", case, "--seconds",
                    str(args.seconds), "--fast-seconds", str(args.fast_seconds),
                    "--full-seconds", str(args.full_seconds), "--threads", str(args.threads),
-                   "--ckpt", str(ckpt)]
+                   "--device", args.device, "--precision", args.precision, "--ckpt", str(ckpt)]
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 print(f"{case} failed:\n{done.stderr[-2000:]}", file=sys.stderr)
                 continue
             row = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append(row)
-            print(f"{row['case']:<12} {row['audio_s']:>5.1f} s of audio: {row['wall_s']:8.1f} s "
+            print(f"{row['case']:<12} {row['device']} {row['audio_s']:>5.1f} s of audio: {row['wall_s']:8.1f} s "
                   f"wall, RTF {row['rtf']:.3f}, CPU {row['cpu_s_per_audio_s']:.2f} s per "
                   f"audio s ({row['threads']} threads)", flush=True)
     return rows
@@ -201,6 +208,8 @@ def main() -> None:
     parser.add_argument("--full-seconds", type=float, default=3.0,
                         help="rtf: length for the 50-step schedule (the head of the mel)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--device", default="cpu", help="rtf: cpu, cuda or cuda:N")
+    parser.add_argument("--precision", default="fp32", help="rtf: fp32, bf16 or fp16 (CUDA)")
     parser.add_argument("--steps", type=int, default=300, help="quality: training steps")
     parser.add_argument("--valid-every", type=int, default=100, help="quality: steps")
     parser.add_argument("--work", default="bench_diffwave_work", help="quality: work folder")
