@@ -7,7 +7,10 @@ synthetic singing.
 
 * Speed (`--seconds`, default 30 s): each stage timed separately on the same song: units
   (HuBERT), pitch (Praat), acoustic model per sampler setting (`--configs`, default `ml:20`,
-  `dpm-solver-2:8`, `euler:10`), vocoder; end to end = their sum. RTF = compute seconds / audio
+  `dpm-solver-2:8`, `euler:10`), vocoder; end to end = their sum. A setting is
+  `[PRESET/]SAMPLER:STEPS[:cfg=W]`: a preset prefix times another acoustic model (random
+  weights of that preset) on the same song in the same run, e.g. `base/ml:20 v3-cfm/euler:10`,
+  and `cfg=W` adds classifier-free guidance (`flow/euler:10:cfg=0.7`). RTF = compute seconds / audio
   seconds (lower is faster). With `--derive`, the acoustic model is timed with 1 and 2 steps
   only and each setting is computed as encoder + steps x one network evaluation (every score
   sampler makes exactly `steps` evaluations; its own arithmetic is negligible).
@@ -20,6 +23,8 @@ Examples:
     python benchmarks/bench_infer.py --derive                        # CPU, about 10-15 min
     python benchmarks/bench_infer.py --configs ml:20 --memory-seconds   # speed only
     python benchmarks/bench_infer.py --device cuda --precision bf16
+    python benchmarks/bench_infer.py --memory-seconds --configs base/ml:20 v3-cfm/euler:10 \
+        flow/euler:10 flow/euler:10:cfg=0.7                          # decoder families
 """
 
 from __future__ import annotations
@@ -83,6 +88,11 @@ def peak_rss_mib() -> float:
 
 def make_files(work: Path, args: argparse.Namespace) -> dict[str, Path]:
     """Random-weight model files in the published layouts (created once per workdir)."""
+    return model_files(work, args.preset, args)
+
+
+def model_files(work: Path, preset: str, args: argparse.Namespace) -> dict[str, Path]:
+    """`make_files` for one acoustic preset."""
     import hubert
     import vocoder
     from gvc.config import load_config
@@ -90,11 +100,11 @@ def make_files(work: Path, args: argparse.Namespace) -> dict[str, Path]:
     from gvc.fileio import save_torch
     from gvc.models import GradSVC
 
-    files = {"model": work / f"gvc-{args.preset}.pth",
+    files = {"model": work / f"gvc-{preset}.pth",
              "hubert": work / f"hubert-{args.hubert_layers}.pt",
              "vocoder": work / f"nsf-{args.vocoder_width}.pth"}
     if not files["model"].is_file():
-        cfg = load_config(args.preset)
+        cfg = load_config(preset)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             model = GradSVC.from_config(cfg)
@@ -131,9 +141,17 @@ def converter_for(files: dict[str, Path], args: argparse.Namespace, vocoder: str
                           runtime=runtime)
 
 
+def parse_setting(setting: str, default_preset: str) -> tuple[str, str, int, float]:
+    """`[PRESET/]SAMPLER:STEPS[:cfg=W]` -> (preset, sampler, steps, cfg strength)."""
+    preset, _, rest = setting.rpartition("/")
+    parts = rest.split(":")
+    cfg = float(parts[2].removeprefix("cfg=")) if len(parts) > 2 else 0.0
+    return preset or default_preset, parts[0], int(parts[1]), cfg
+
+
 def decode_of(conv, setting: str):
-    sampler, steps = setting.split(":")
-    return conv.decode_settings(sampler, int(steps), seed=0)
+    _, sampler, steps, cfg = parse_setting(setting, "")
+    return conv.decode_settings(sampler, steps, seed=0, cfg_strength=cfg)
 
 
 class Stages:
@@ -164,7 +182,7 @@ class Stages:
         self.mel = run_acoustic(self.conv.model, self.vec, self.f0, self.spk, self.plan,
                                 self.chunking.crossfade_frames, sampler=d.sampler, steps=d.steps,
                                 temperature=d.temperature, noise=NoiseField(d.seed),
-                                runtime=self.conv.runtime)
+                                runtime=self.conv.runtime, cfg_strength=d.cfg_strength)
         return time.perf_counter() - t0
 
     def vocoder(self) -> float:
@@ -194,38 +212,44 @@ def child(args: argparse.Namespace) -> None:
 def speed(args: argparse.Namespace, files: dict[str, Path], work: Path) -> list[dict]:
     """Per-stage timings of one song; prints a markdown table."""
     song = make_song(work / f"song-{int(args.seconds)}s.wav", args.seconds)
-    t0 = time.perf_counter()
-    conv = converter_for(files, args)
-    print(f"models loaded in {time.perf_counter() - t0:.1f} s")
-    st = Stages(conv, files, song)
-    n = st.seconds
-    st.acoustic("euler:1")  # first calls build oneDNN kernels for each chunk shape: not timed
-    measured = {}
-    if args.derive:
-        one, two = st.acoustic("euler:1"), st.acoustic("euler:2")
-        evaluation, encoder = two - one, 2 * one - two
-        print(f"acoustic model: encoder+chunking {encoder:.1f} s, one network evaluation "
-              f"{evaluation:.1f} s ({len(st.plan)} chunks)")
-        for setting in args.configs:
-            measured[setting] = encoder + int(setting.split(":")[1]) * evaluation
-    else:
-        for setting in args.configs:
-            measured[setting] = st.acoustic(setting)
-    warm = Stages(conv, files, make_song(work / "warm.wav", 2.0))
-    warm.acoustic("euler:1")
+    groups: dict[str, list[str]] = {}
+    for setting in args.configs:
+        groups.setdefault(parse_setting(setting, args.preset)[0], []).append(setting)
+    measured, first = {}, None
+    for preset, settings in groups.items():
+        t0 = time.perf_counter()
+        conv = converter_for(model_files(work, preset, args) if preset != args.preset else files,
+                             args)
+        print(f"{preset}: models loaded in {time.perf_counter() - t0:.1f} s")
+        st = Stages(conv, files, song)
+        first = first or st
+        st.acoustic(f"{parse_setting(settings[0], preset)[1]}:1")  # builds kernels, untimed
+        if args.derive:
+            one, two = st.acoustic("euler:1"), st.acoustic("euler:2")
+            evaluation, encoder = two - one, 2 * one - two
+            print(f"acoustic model: encoder+chunking {encoder:.1f} s, one network evaluation "
+                  f"{evaluation:.1f} s ({len(st.plan)} chunks)")
+            for setting in settings:
+                measured[setting] = encoder + parse_setting(setting, preset)[2] * evaluation
+        else:
+            for setting in settings:
+                measured[setting] = st.acoustic(setting.split("/")[-1])
+    n = first.seconds
+    warm = Stages(first.conv, files, make_song(work / "warm.wav", 2.0))
+    warm.acoustic(f"{first.conv.model.decoder.default_sampler}:1")
     warm.vocoder()  # first-call overheads of the vocoder
-    voc = st.vocoder()
-    units, pitch = st.timings["units"], st.timings["pitch"]
+    voc = first.vocoder()
+    units, pitch = first.timings["units"], first.timings["pitch"]
     print(f"\n{n:.0f} s song, RTF = compute s / audio s (lower is faster)"
           f"{'; acoustic derived from 1- and 2-step runs' if args.derive else ''}\n")
-    print("| sampler | steps | units | pitch | acoustic | vocoder | end to end |")
-    print("|---|---|---|---|---|---|---|")
+    print("| model | sampler | steps | cfg | units | pitch | acoustic | vocoder | end to end |")
+    print("|---|---|---|---|---|---|---|---|---|")
     rows = []
     for setting, acoustic in measured.items():
-        sampler, steps = setting.split(":")
+        preset, sampler, steps, cfg = parse_setting(setting, args.preset)
         total = units + pitch + acoustic + voc
-        print(f"| {sampler} | {steps} | {units / n:.3f} | {pitch / n:.3f} | {acoustic / n:.3f} | "
-              f"{voc / n:.3f} | {total / n:.3f} |", flush=True)
+        print(f"| {preset} | {sampler} | {steps} | {cfg:g} | {units / n:.3f} | {pitch / n:.3f} | "
+              f"{acoustic / n:.3f} | {voc / n:.3f} | {total / n:.3f} |", flush=True)
         rows.append({"setting": setting, "seconds": n, "units": units, "pitch": pitch,
                      "acoustic": acoustic, "vocoder": voc, "derived": args.derive})
     print(f"\npeak RSS of this process (full chunks of every stage): {peak_rss_mib():.0f} MiB")

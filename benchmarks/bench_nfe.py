@@ -1,24 +1,29 @@
-"""Quality versus number of network evaluations (NFE) for every sampler of the score decoder.
+"""Quality versus number of network evaluations (NFE) for the samplers of any decoder family.
 
 Needs a trained model and its data tree; the quickstart demo makes both:
 
-    gvc demo --out demo --steps 3000              # tiny preset, 3000 steps (about 35 min)
-    python benchmarks/bench_nfe.py --demo demo    # this table
+    gvc demo --out demo --steps 3000                       # tiny score model (about 35 min)
+    python benchmarks/bench_nfe.py --demo demo             # its table
+    gvc demo --out demo --steps 3000 --preset tiny-flow    # tiny rectified flow, same corpus
+    python benchmarks/bench_nfe.py --demo demo --model demo/gvc-tiny-flow.pth \
+        --reference rk4 --reference-steps 250 --reference-check heun --cfg 0 0.7 2
 
 For each held-out utterance of `<demo>/files/valid.txt` (and, with --items, further training items)
-the encoder gives mu; one starting state x_T = mu + N(0, I) / temperature is drawn per utterance and
-seed, and every sampler starts from that same x_T. Two figures per sampler and NFE, masked mean
-absolute error over mel bins and frames (log-mel units):
+the encoder gives mu; one starting state is drawn per utterance and seed in the family's meaning
+(score: x_T = mu + N(0, I) / temperature; flow: x_0 = N(0, I) * temperature) and every sampler
+starts from that same state. A sampler runs NFE / (its NFE per step) steps; a cell stays empty
+when the NFE is not a multiple of that. Two figures per sampler and NFE, masked mean absolute
+error over mel bins and frames (log-mel units):
 
-* `L1 vs ODE ref`: against the probability-flow ODE solved with `--reference-steps` Euler steps
-  (default 1000) from the same x_T. The deterministic samplers (euler, dpm-solver-k) all approximate
-  this solution, so this is their discretisation error. `ml` and `sde` inject noise along the way
-  and converge to a different (random) sample; their column mixes discretisation error with that
-  randomness and is shown for completeness only.
+* `L1 vs ODE ref`: against the ODE solved with `--reference` at `--reference-steps` from the same
+  start. The deterministic samplers all approximate this solution, so this is their
+  discretisation error. Stochastic samplers (score `ml`, `sde`) converge to a different (random)
+  sample; their column mixes discretisation error with that randomness.
 * `L1 vs data`: against the utterance's real mel, a fair figure for every sampler.
 
-The reference's own accuracy is printed too (dpm-solver-3 at the reference step count against it,
-on the first utterance).
+The reference's own accuracy is printed too (`--reference-check` at the reference step count
+against it, on the first utterance). With `--cfg W ...` (flow models trained with condition
+dropout) every table is repeated per guidance strength, with its own reference.
 
 A sampler may carry keyword options after a colon, to compare variants of one solver:
 
@@ -39,13 +44,11 @@ import numpy as np
 import torch
 
 from gvc.dataset.index import read_index
-from gvc.decoders.registry import parse_sampler_options
-from gvc.decoders.score import prior_sample
+from gvc.decoders.noise import noise_from
+from gvc.decoders.registry import get_sampler, parse_sampler_options, sampler_names
 from gvc.export.model_file import load_exported
 from gvc.models import fix_len_compatibility
 from gvc.training.data import usable_frames
-
-SAMPLERS = ["ml", "euler", "sde", "dpm-solver-1", "dpm-solver-2", "dpm-solver-3"]
 
 
 @dataclass
@@ -103,53 +106,71 @@ def masked_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
 def run(args: argparse.Namespace) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
-    model, cfg, _ = load_exported(args.demo / "gvc.pth")
+    model_path = args.model or args.demo / "gvc.pth"
+    model, cfg, _ = load_exported(model_path)
     model.decoder.to(memory_format=torch.channels_last)  # as `gvc infer` runs it on CPU
+    family = model.decoder.name
+    samplers = args.samplers or sampler_names(family)
     cases = load_cases(model, args.demo, args.items, args.max_frames)
     temperature = cfg.infer.temperature
-    errors: dict[str, dict[int, list[float]]] = {s: {n: [] for n in args.nfe} for s in args.samplers}
-    data_err: dict[str, dict[int, list[float]]] = {s: {n: [] for n in args.nfe} for s in args.samplers}
-    ref_data, ref_check = [], []
+    rows = [(label, w) for w in args.cfg for label in samplers]
+    errors = {r: {n: [] for n in args.nfe} for r in rows}
+    data_err = {r: {n: [] for n in args.nfe} for r in rows}
+    ref_data: dict[float, list[float]] = {w: [] for w in args.cfg}
+    ref_check = []
     start = time.perf_counter()
     for case in cases:
         for seed in args.seeds:
-            z = prior_sample(case.mu, case.mask, temperature,
-                             generator=torch.Generator().manual_seed(seed))
-            ref = model.sample(case.mu, case.mask, case.spk_emb, sampler="euler",
-                               steps=args.reference_steps, z=z.clone())
-            ref_data.append(masked_l1(ref, case.mel, case.mask))
-            if not ref_check:  # the reference's own accuracy, once
-                check = model.sample(case.mu, case.mask, case.spk_emb, sampler="dpm-solver-3",
-                                     steps=args.reference_steps, z=z.clone())
-                ref_check.append(masked_l1(check, ref, case.mask))
-            for label in args.samplers:
-                name, options = parse_sampler(label)
-                for nfe in args.nfe:
-                    out = model.sample(case.mu, case.mask, case.spk_emb, sampler=name, steps=nfe,
-                                       z=z.clone(), generator=torch.Generator().manual_seed(seed + 1),
-                                       **options)
-                    errors[label][nfe].append(masked_l1(out, ref, case.mask))
-                    data_err[label][nfe].append(masked_l1(out, case.mel, case.mask))
+            z = model.decoder.initial_state(case.mu, case.mask, temperature,
+                                            noise_from(torch.Generator().manual_seed(seed)))
+            for w in args.cfg:
+                ref = model.sample(case.mu, case.mask, case.spk_emb, sampler=args.reference,
+                                   steps=args.reference_steps, z=z.clone(), cfg_strength=w)
+                ref_data[w].append(masked_l1(ref, case.mel, case.mask))
+                if not ref_check and args.reference_check:  # the reference's accuracy, once
+                    check = model.sample(case.mu, case.mask, case.spk_emb,
+                                         sampler=args.reference_check,
+                                         steps=args.reference_steps, z=z.clone(), cfg_strength=w)
+                    ref_check.append(masked_l1(check, ref, case.mask))
+                for label in samplers:
+                    name, options = parse_sampler(label)
+                    per_step = get_sampler(name, family).nfe_per_step
+                    for nfe in args.nfe:
+                        if nfe % per_step:
+                            continue
+                        out = model.sample(case.mu, case.mask, case.spk_emb, sampler=name,
+                                           steps=nfe // per_step, z=z.clone(), cfg_strength=w,
+                                           generator=torch.Generator().manual_seed(seed + 1),
+                                           **options)
+                        errors[(label, w)][nfe].append(masked_l1(out, ref, case.mask))
+                        data_err[(label, w)][nfe].append(masked_l1(out, case.mel, case.mask))
         print(f"  {case.name}: {case.mel.shape[-1]} frames done ({time.perf_counter() - start:.0f} s)",
               flush=True)
+
+    def means(d):
+        return {f"{label}" + (f" cfg {w:g}" if len(args.cfg) > 1 else ""):
+                {n: float(np.mean(v)) if v else None for n, v in by.items()}
+                for (label, w), by in d.items()}
+
     return {
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
         "date": time.strftime("%Y-%m-%d"),
-        "model": str(args.demo / "gvc.pth"),
+        "model": str(model_path), "decoder": family,
         "utterances": len(cases), "seeds": len(args.seeds), "temperature": temperature,
-        "reference_steps": args.reference_steps,
-        "reference_vs_data": float(np.mean(ref_data)),
-        "reference_error_dpm3": float(np.mean(ref_check)),
+        "reference": args.reference, "reference_steps": args.reference_steps,
+        "reference_vs_data": {f"{w:g}": float(np.mean(v)) for w, v in ref_data.items()},
+        "reference_error": float(np.mean(ref_check)) if ref_check else None,
         "mu_vs_data": float(np.mean([masked_l1(c.mu, c.mel, c.mask) for c in cases])),
-        "l1_vs_reference": {s: {n: float(np.mean(v)) for n, v in d.items()} for s, d in errors.items()},
-        "l1_vs_data": {s: {n: float(np.mean(v)) for n, v in d.items()} for s, d in data_err.items()},
+        "l1_vs_reference": means(errors),
+        "l1_vs_data": means(data_err),
     }
 
 
 def table(result: dict, key: str, nfe: list[int]) -> str:
     rows = [f"| sampler | {' | '.join(f'NFE {n}' for n in nfe)} |", "|---" * (len(nfe) + 1) + "|"]
     for name, by_nfe in result[key].items():
-        rows.append(f"| `{name}` | " + " | ".join(f"{by_nfe[n]:.4f}" for n in nfe) + " |")
+        cells = ("" if by_nfe[n] is None else f"{by_nfe[n]:.4f}" for n in nfe)
+        rows.append(f"| `{name}` | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
@@ -160,17 +181,24 @@ def main() -> None:
     ap.add_argument("--max-frames", type=int, default=200, help="head crop per utterance (100 fps)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1], help="starting-noise seeds")
     ap.add_argument("--nfe", type=int, nargs="+", default=[4, 8, 10, 20])
-    ap.add_argument("--samplers", nargs="+", default=SAMPLERS)
+    ap.add_argument("--model", type=Path, help="model file (default <demo>/gvc.pth)")
+    ap.add_argument("--samplers", nargs="+", help="default: every sampler of the model's family")
+    ap.add_argument("--reference", default="euler", help="sampler of the reference solution")
     ap.add_argument("--reference-steps", type=int, default=1000)
+    ap.add_argument("--reference-check", default="dpm-solver-3",
+                    help="sampler compared with the reference at its step count ('' = none)")
+    ap.add_argument("--cfg", type=float, nargs="+", default=[0.0],
+                    help="guidance strengths (flow models trained with condition dropout)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
     result = run(args)
-    print(f"\n{result['utterances']} utterances x {result['seeds']} seeds, temperature "
-          f"{result['temperature']}; reference: Euler ODE, {result['reference_steps']} steps "
-          f"(dpm-solver-3 at the same count differs from it by {result['reference_error_dpm3']:.5f}); "
-          f"reference vs data {result['reference_vs_data']:.4f}, mu vs data {result['mu_vs_data']:.4f}\n")
-    print("Mel L1 against the 1000-step ODE reference (same x_T):\n")
+    print(f"\n{result['decoder']} model, {result['utterances']} utterances x {result['seeds']} "
+          f"seeds, temperature {result['temperature']}; reference: {result['reference']}, "
+          f"{result['reference_steps']} steps ({args.reference_check or 'no check'} at the same "
+          f"count differs from it by {result['reference_error']}); reference vs data "
+          f"{result['reference_vs_data']}, mu vs data {result['mu_vs_data']:.4f}\n")
+    print("Mel L1 against the reference (same start):\n")
     print(table(result, "l1_vs_reference", args.nfe))
     print("\nMel L1 against the real mel:\n")
     print(table(result, "l1_vs_data", args.nfe))

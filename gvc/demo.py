@@ -45,6 +45,12 @@ class DemoSettings:
     jobs: int = 2
     source_singer: int = 0
     target_singer: int = 1
+    preset: str = "tiny"  # tiny (score decoder) or tiny-flow (rectified flow)
+
+    @property
+    def model_name(self) -> str:
+        """The exported model's file name: gvc.pth for the default preset, else gvc-<preset>.pth."""
+        return "gvc.pth" if self.preset == DemoSettings.preset else f"gvc-{self.preset}.pth"
 
 
 @dataclass
@@ -79,7 +85,7 @@ def _prepare(out: Path, s: DemoSettings, hubert: Path, console: Console) -> tupl
 
 
 def _train_and_export(out: Path, tree: DataTree, s: DemoSettings, console: Console) -> Path | None:
-    """Train the tiny preset (resuming a previous demo run) and export it; None if interrupted."""
+    """Train the preset (resuming a previous demo run) and export it; None if interrupted."""
     from gvc.config import load_config
     from gvc.dataset.index import build_index
     from gvc.export.model_file import export_checkpoint
@@ -89,10 +95,10 @@ def _train_and_export(out: Path, tree: DataTree, s: DemoSettings, console: Conso
     build_index(tree, files, valid_count=s.singers, seed=37)
     # The tiny preset stops after 20 epochs; the demo trains by steps, so the epoch cap is lifted
     # (every epoch has at least one step) and --steps decides.
-    cfg = load_config("tiny", overrides={"train.full_epochs": max(s.train_steps, 20),
-                                         "train.segment_frames": s.segment_frames})
+    cfg = load_config(s.preset, overrides={"train.full_epochs": max(s.train_steps, 20),
+                                           "train.segment_frames": s.segment_frames})
     result = train(TrainOptions(
-        config=cfg, config_name="tiny", data=tree.root, run_dir=out / "logs" / "tiny",
+        config=cfg, config_name=s.preset, data=tree.root, run_dir=out / "logs" / s.preset,
         train_files=files / "train.txt", valid_files=files / "valid.txt", max_steps=s.train_steps,
         device="cpu", valid_every=50, console=console,
     ))
@@ -102,7 +108,7 @@ def _train_and_export(out: Path, tree: DataTree, s: DemoSettings, console: Conso
         return None
     if result.checkpoint is None:
         raise RuntimeError(f"training stopped without a checkpoint ({result.reason})")
-    model = out / "gvc.pth"
+    model = out / s.model_name
     export_checkpoint(result.checkpoint, model, force=True)
     return model
 

@@ -10,12 +10,14 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
+from gvc.presets import list_presets
+
 Jobs = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes for CPU-bound work.")]
 Force = Annotated[bool, typer.Option("--force", help="Redo outputs that are up to date; replace folders made with other settings.")]
 Shard = Annotated[str, typer.Option("--shard", metavar="K/N", help="Process only slice K of N of the corpus (1-based), for cron jobs or array tasks.")]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
 Precision = Annotated[str, typer.Option("--precision", help="fp32, bf16 or fp16 (fp16 on CUDA only).")]
-Config = Annotated[str, typer.Option("--config", "-c", help="A YAML file or a preset name from configs/.")]
+Config = Annotated[str, typer.Option("--config", "-c", help=f"A YAML file or a preset name ({', '.join(list_presets())}).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings, errors and the summary.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging, tracebacks of per-file failures.")]
 Resume = Annotated[str, typer.Option("--resume", help="auto (latest checkpoint in the run folder, if any), none, or a checkpoint path.")]

@@ -14,7 +14,8 @@ def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="The model file to write.")] = Path("gvc.pth"),
     checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="A gvc training checkpoint, or a run folder (its latest checkpoint); a gvc train-vocoder run gives a vocoder file for --vocoder-ckpt.")] = None,
     from_grad_svc: Annotated[Path | None, typer.Option("--from-grad-svc", help="An original Grad-SVC gvc.pth / gvc.pretrain.pth to import (needs --preset).")] = None,
-    preset: Annotated[str | None, typer.Option("--preset", help="With --from-grad-svc: the preset or YAML the file was trained with (base = V2-96, v2-64 = V2-64). V2 and V3 files cannot be told apart by shapes.")] = None,
+    preset: Annotated[str | None, typer.Option("--preset", help="With --from-grad-svc: the preset or YAML the file was trained with (base = V2-96, v2-64 = V2-64, v3-cfm = V3-CFM, v3-cfm-rope = V3-CFM-RoPE). V2 and V3 files cannot be told apart by shapes.")] = None,
+    decoder: Annotated[str | None, typer.Option("--decoder", help="With --from-grad-svc: the decoder family when --preset is Grad-SVC's own YAML, which does not say (flow for a V3 file, score for V1/V2).")] = None,
     half: Annotated[bool, typer.Option("--half", help="Store weights as fp16 (half the size; loaded back as fp32).")] = False,
     force: Force = False,
     quiet: Quiet = False,
@@ -32,13 +33,14 @@ def export(
                           "--from-grad-svc (an original Grad-SVC file)")
     if from_grad_svc is not None:
         if not preset:
-            raise ConfigError("--from-grad-svc needs --preset (base for V2-96, v2-64 for V2-64, or "
-                              "the YAML it was trained with): V2 and V3 files have identical shapes")
-        res = import_gradsvc(from_grad_svc, preset, out, half=half, force=force)
+            raise ConfigError("--from-grad-svc needs --preset (base for V2-96, v2-64 for V2-64, "
+                              "v3-cfm / v3-cfm-rope for V3, or the YAML it was trained with plus "
+                              "--decoder): V2 and V3 files have identical shapes")
+        res = import_gradsvc(from_grad_svc, preset, out, half=half, force=force, decoder=decoder)
     else:
-        if preset:
-            raise ConfigError("--preset is only for --from-grad-svc; a gvc checkpoint carries its "
-                              "own config")
+        if preset or decoder:
+            raise ConfigError("--preset and --decoder are only for --from-grad-svc; a gvc "
+                              "checkpoint carries its own config")
         if checkpoint.is_dir():
             from gvc.training.checkpoint import latest_checkpoint
 
@@ -74,6 +76,9 @@ def export(
         table.add_row("source", f"{src['file']} (Grad-SVC), architecture from --preset {src['preset']}")
     else:
         table.add_row("source", f"{src.get('file')} (step {src.get('step')}, epoch {src.get('epoch')})")
+    infer = meta["config"]["infer"]
+    table.add_row("decoding", f"{infer['sampler']} x {infer['steps']}, temperature "
+                  f"{infer['temperature']}, cfg {infer['cfg_strength']}")
     console.print(table)
 
 

@@ -152,7 +152,8 @@ class DecoderFamily(nn.Module, ABC):
         if z is None:
             z = self.initial_state(mu, mask, temperature, draw)
         field = self.guided_field(mu, mask, spk_emb, cfg_strength)
-        return spec.fn(field, z, mu, mask, steps or self.default_steps, noise=draw,
+        steps = self.default_steps if steps is None else steps
+        return spec.fn(field, z, mu, mask, steps, noise=draw,
                        **self.sampler_context(), **options)
 
     def check_sampler_options(self, name: str | None, options: dict[str, object]) -> None:
@@ -166,8 +167,7 @@ class DecoderFamily(nn.Module, ABC):
         if taken:
             raise ConfigError(f"--sampler-opt {', '.join(taken)}: set by gvc itself; use "
                               "--steps/--seed/--temperature for those")
-        n_mels = self.estimator.spk_mlp[-1].out_features
-        z = torch.zeros(1, n_mels, 4)
+        z = torch.zeros(1, 4, 4)  # the field is zero, so the mel size does not matter
         try:
             spec.fn(lambda x, t: torch.zeros_like(x), z, z, torch.ones(1, 1, 4), 2,
                     noise=noise_from(torch.Generator()), **self.sampler_context(), **options)

@@ -36,7 +36,8 @@ class ExportResult:
 
 def _import_hint(path: Path | str) -> str:
     return (f"gvc export --from-grad-svc {path} --preset base --out gvc.pth "
-            "(--preset v2-64 for a V2-64 file; V2 and V3 files cannot be told apart by shapes)")
+            "(--preset v2-64 for a V2-64 file, v3-cfm or v3-cfm-rope for V3 files: V2 and V3 "
+            "files cannot be told apart by shapes)")
 
 
 def _build_strict(cfg: Config, state: dict[str, torch.Tensor], source: Path | str) -> GradSVC:
@@ -134,11 +135,14 @@ def export_checkpoint(checkpoint: Path | str, out: Path | str, *, half: bool = F
 
 
 def import_gradsvc(source: Path | str, preset: str, out: Path | str, *, half: bool = False,
-                   force: bool = False) -> ExportResult:
+                   force: bool = False, decoder: str | None = None) -> ExportResult:
     """Add gvc metadata to an original Grad-SVC `gvc.pth` / `gvc.pretrain.pth`.
 
     V2-96 and V3-CFM files have identical key names and shapes, so the architecture cannot be read
     from the file: `preset` (a preset name or YAML path) states it and is recorded in the output.
+    Grad-SVC's own YAML has no key naming the decoder, so a V3 file trained with other widths
+    comes with `decoder="flow"` (it overrides the preset's `grad.decoder`; the family's default
+    options and sampler settings apply: Grad-SVC V3's sigma_min 1e-4, Euler, 10 steps).
 
     Raises:
         CheckpointError: unreadable file, a file that already has gvc metadata, or weights that
@@ -153,14 +157,16 @@ def import_gradsvc(source: Path | str, preset: str, out: Path | str, *, half: bo
         raise CheckpointError(
             f"{source} already has gvc metadata ({ckpt[META_KEY].get('architecture')}); load it "
             "directly, or re-export a training checkpoint with gvc export --checkpoint")
-    cfg = load_config(preset)
+    cfg = load_config(preset, {"grad.decoder": decoder} if decoder else None)
+    stated = f"--preset {preset}" + (f" --decoder {decoder}" if decoder else "")
     try:
         model = _build_strict(cfg, ckpt["model"], source)
     except CheckpointError as exc:
-        raise CheckpointError(f"{exc} [--preset {preset}]") from exc
+        raise CheckpointError(f"{exc} [{stated}]") from exc
     state = _state_for_file(model, half)
     src = {"kind": "grad-svc", "file": Path(source).name, "preset": str(preset),
-           "note": "architecture stated by --preset: V2 and V3 files have identical shapes"}
+           "decoder": cfg.grad.decoder,
+           "note": f"architecture stated by {stated}: V2 and V3 files have identical shapes"}
     meta = build_meta(cfg, gradsvc_features(cfg), kind="model", source=src,
                       dtype="float16" if half else "float32")
     _write(Path(out), state, meta, force, [Path(source)])
