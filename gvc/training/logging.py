@@ -42,7 +42,8 @@ def mel_image(mel: np.ndarray, title: str) -> np.ndarray:
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
-def _fmt(metrics: dict[str, float], keys: tuple[str, ...] = ("total", "prior", "ssim", "spk", "diff")) -> str:
+def _fmt(metrics: dict[str, float],
+         keys: tuple[str, ...] = ("total", "prior", "ssim", "spk", "diff", "mel_l1")) -> str:
     return " ".join(f"{k} {metrics[k]:.4f}" for k in keys if k in metrics)
 
 
