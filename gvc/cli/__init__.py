@@ -14,6 +14,7 @@ import typer
 from gvc import __version__
 from gvc.cli import dataset as _dataset
 from gvc.cli import demo as _demo
+from gvc.cli import eval as _eval
 from gvc.cli import export as _export
 from gvc.cli import infer as _infer
 from gvc.cli import prepare as _prepare
@@ -50,6 +51,7 @@ _export.register(app)
 _infer.register(app)
 _vocoder.register(app)
 _demo.register(app)
+_eval.register(app)
 
 
 def main() -> None:
@@ -72,9 +74,12 @@ def main() -> None:
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
         import click
 
-        if isinstance(exc, click.exceptions.ClickException):
+        # typer >= 0.2x runs on its own copy of click (`typer._click`), whose exceptions derive
+        # from typer's, not click's: accept both, or a bad flag would end in a traceback, exit 1.
+        usage = (click.exceptions.ClickException, typer.exceptions.TyperException)
+        if isinstance(exc, usage) and hasattr(exc, "show"):
             exc.show()
             sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+        if isinstance(exc, (click.exceptions.Abort, typer.Abort)):
             sys.exit(130)
         raise
