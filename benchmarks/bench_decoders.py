@@ -34,7 +34,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from gvc.synthetic_singing import sing, singer_voice
 from rich.console import Console
 
 from gvc.audio import write_wav_float
@@ -48,6 +47,7 @@ from gvc.export.model_file import export_checkpoint
 from gvc.inference.batch import write_conversion
 from gvc.inference.converter import Converter
 from gvc.layout import DataTree
+from gvc.synthetic_singing import sing, singer_voice
 from gvc.training import TrainOptions, train
 from speaker import load_embedding, load_speaker_encoder
 from vocoder.mel import mel_spectrogram

@@ -191,7 +191,7 @@ class Stages:
         from gvc.inference.synthesis import run_vocoder
 
         t0 = time.perf_counter()
-        run_vocoder(self.conv.vocoder, self.mel, self.f0, 1, device=self.conv.runtime.device)
+        run_vocoder(self.conv.vocoder, self.mel, self.f0, 1)
         return time.perf_counter() - t0
 
 

@@ -31,3 +31,15 @@ def fixtures_dir() -> Path:
             pytest.fail(f"{where}; CI=true, so the parity tests may not be skipped", pytrace=False)
         pytest.skip(where)
     return SHARED_FIXTURES
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op torch thread for a module of tiny models (on a busy 2-core runner spinning
+    OpenMP workers makes them several times slower); use with `pytest.mark.usefixtures`."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

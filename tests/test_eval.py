@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gvc.synthetic_singing import SingerVoice, sing, singer_voice
 from typer.testing import CliRunner
 
 from gvc.audio import resample
@@ -17,6 +16,7 @@ from gvc.cli import app
 from gvc.errors import ConfigError
 from gvc.evaluation import metrics, pair_files
 from gvc.evaluation.scoring import CONVERSION_SCORES, RECONSTRUCTION_SCORES
+from gvc.synthetic_singing import SingerVoice, sing, singer_voice
 from pitch.base import analysis_frames, frame_count
 from tests.helpers import harmonic, run_gvc, write
 

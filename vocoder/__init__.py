@@ -1,9 +1,12 @@
 """Vocoders and the shared log-mel definition.
 
-* `Vocoder`: the interface, log-mel [B, 100, T] + F0 [B, T] (Hz, 100 fps) -> audio [B, T * 320] at
-32 kHz.
+* `Vocoder`: the interface, log-mel [B, 100, T] + F0 [B, T] (Hz, 100 fps) -> audio
+  [B, T * 320] at 32 kHz, with the `Capabilities` each vocoder declares; `vocoder.chunking` cuts long inputs for all.
+* `vocoder.registry`: every vocoder by name (`load_vocoder`, `register`, `get_spec`).
 * `NSFBigVGAN` / `load_nsf_bigvgan`: Grad-SVC's NSF-BigVGAN generator from its published checkpoint.
+* `vocoder.diffwave`: DiffWave (network, DDPM schedules, the vocoder file, training parts).
 * `GriffinLimVocoder`: a weight-free preview fallback.
+* `vocoder.copysynth`: copy-synthesis (`gvc vocode`).
 * `mel_spectrogram` / `MelConfig`: the one mel definition shared with the acoustic model.
 """
 
@@ -21,7 +24,7 @@ _HOME = {
     "load_bigvgan_config": "vocoder.checkpoint",
     "save_random_checkpoint": "vocoder.checkpoint",
     "VOCODERS": "vocoder.factory",
-    "load_vocoder": "vocoder.factory",
+    "load_vocoder": "vocoder.registry",
     "GriffinLimVocoder": "vocoder.griffinlim",
     "MEL": "vocoder.mel",
     "MelConfig": "vocoder.mel",
@@ -34,10 +37,11 @@ if TYPE_CHECKING:
     from vocoder.base import Vocoder
     from vocoder.bigvgan import BigVGANConfig, NSFBigVGANGenerator
     from vocoder.checkpoint import load_bigvgan_config, save_random_checkpoint
-    from vocoder.factory import VOCODERS, load_vocoder
+    from vocoder.factory import VOCODERS
     from vocoder.griffinlim import GriffinLimVocoder
     from vocoder.mel import MEL, MelConfig, mel_spectrogram
     from vocoder.nsf_bigvgan import NSFBigVGAN, load_nsf_bigvgan
+    from vocoder.registry import load_vocoder
 
 
 def __getattr__(name: str) -> Any:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from vocoder.base import Vocoder
+from gvc.device import Runtime
+from vocoder.base import Capabilities, Chunking, Vocoder
 from vocoder.mel import MEL, MelConfig, _basis
+from vocoder.registry import VocoderSpec
 
 logger = logging.getLogger(__name__)
 
@@ -34,20 +37,26 @@ class GriffinLimVocoder(Vocoder):
         n_iter: Griffin-Lim iterations (32).
         momentum: fast Griffin-Lim momentum (0.99; 0 gives the classic algorithm).
         cfg: mel definition to invert (Grad-SVC's).
+        device: where to compute (CPU if None).
     """
 
     name = "griffinlim"
+    # 30 s windows; a crossfade hides the phase discontinuity at each cut
+    capabilities = Capabilities(chunking=Chunking(frames=3000, gpu_frames=3000, context=32,
+                                                  crossfade=32))
 
-    def __init__(self, n_iter: int = 32, momentum: float = 0.99, cfg: MelConfig = MEL) -> None:
+    def __init__(self, n_iter: int = 32, momentum: float = 0.99, cfg: MelConfig = MEL,
+                 device: torch.device | None = None) -> None:
         if n_iter < 1:
             raise ValueError(f"n_iter must be >= 1, got {n_iter}")
         self.n_iter = n_iter
         self.momentum = momentum
-        self.cfg = cfg
+        self.cfg = self.mel = cfg
         self.sample_rate = cfg.sampling_rate
         self.hop = cfg.hop_length
         self.n_mels = cfg.n_mels
         self._warned = False
+        self._device = device or torch.device("cpu")
 
     def linear_magnitude(self, mel: torch.Tensor) -> torch.Tensor:
         """[B, n_mels, T] log-mel -> [B, n_fft // 2 + 1, T] non-negative linear magnitudes."""
@@ -83,32 +92,33 @@ class GriffinLimVocoder(Vocoder):
         y = y / env.clamp(min=1e-8)
         return y[:, cfg.pad : cfg.pad + length]
 
-    @torch.inference_mode()
-    def synthesize(
-        self,
-        mel: torch.Tensor,
-        f0: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """Invert a log-mel (see `Vocoder.synthesize`); `f0` is checked for length but unused.
+    @property
+    def device(self) -> torch.device:
+        """Where the inversion runs."""
+        return self._device
 
-        The initial phases are uniform random from `generator` (global RNG if None).
-        """
+    def begin(self, mel: torch.Tensor, f0: torch.Tensor,
+              generator: torch.Generator | None) -> None:
+        """Warn once per instance that this is a preview."""
         if not self._warned:
             logger.warning(
                 "using the Griffin-Lim fallback vocoder: preview quality only; "
-                "pass an NSF-BigVGAN checkpoint for real output"
+                "pass an NSF-BigVGAN checkpoint or a trained DiffWave for real output"
             )
             self._warned = True
-        if f0 is None:
-            f0 = mel.new_zeros(mel.shape[:-2] + mel.shape[-1:])
-        mel_b, _, unbatched = self.check_inputs(mel, f0)
-        b, _, t = mel_b.shape
+
+    def render(self, mel: torch.Tensor, f0: torch.Tensor, lo: int, song: None,
+               generator: torch.Generator | None) -> torch.Tensor:
+        """Invert one window's log-mel (see `Vocoder.render`); `f0` is unused.
+
+        The initial phases are uniform random from `generator` (global RNG if None).
+        """
+        b, _, t = mel.shape
         length = t * self.hop
-        mag = self.linear_magnitude(mel_b)
-        window = torch.hann_window(self.cfg.win_length, device=mel_b.device)
-        where = generator.device if generator is not None else mel_b.device
-        angle = torch.rand(mag.shape, generator=generator, device=where).to(mel_b.device) * (
+        mag = self.linear_magnitude(mel)
+        window = torch.hann_window(self.cfg.win_length, device=mel.device)
+        where = generator.device if generator is not None else mel.device
+        angle = torch.rand(mag.shape, generator=generator, device=where).to(mel.device) * (
             2 * torch.pi
         )
         phase = torch.polar(torch.ones_like(mag), angle)
@@ -119,5 +129,16 @@ class GriffinLimVocoder(Vocoder):
             phase = rebuilt - previous * (self.momentum / (1.0 + self.momentum))
             phase = phase / (phase.abs() + 1e-16)
             previous = rebuilt
-        audio = self._istft(mag * phase, window, length).clamp(-1.0, 1.0)
-        return audio[0] if unbatched else audio
+        return self._istft(mag * phase, window, length).clamp(-1.0, 1.0)
+
+
+def load_griffinlim(ckpt: Path | None, config: Path | None,
+                    runtime: Runtime | None) -> GriffinLimVocoder:
+    """Registry loader: Griffin-Lim on the runtime's device (always fp32); no weights."""
+    if ckpt is not None or config is not None:
+        logger.info("griffinlim needs no weights; ignoring the vocoder checkpoint/config arguments")
+    return GriffinLimVocoder(device=runtime.device if runtime is not None else None)
+
+
+SPEC = VocoderSpec("griffinlim", GriffinLimVocoder, load_griffinlim,
+                   "weight-free Griffin-Lim preview")

@@ -1,6 +1,7 @@
 """NSF-BigVGAN as a `Vocoder`: loading, chunked synthesis and the excitation preview.
 
-Long inputs are rendered in chunks of `chunk_frames` mel frames, each with `overlap_frames` of
+Long inputs are rendered (by `vocoder.chunking`) in chunks of `chunk_frames` mel frames, each with
+`overlap_frames` of
 context on both sides that is computed and then discarded, so memory stays flat with length. The
 context (32 frames) exceeds the generator's receptive field (+-25 frames), so the network part is
 exactly the same as a single pass. The
@@ -18,10 +19,11 @@ from pathlib import Path
 import torch
 
 from gvc.device import Runtime
-from gvc.errors import ConfigError
-from vocoder.base import Vocoder
+from vocoder.base import Capabilities, Chunking, Vocoder
 from vocoder.bigvgan import BigVGANConfig, NSFBigVGANGenerator
-from vocoder.checkpoint import load_bigvgan_config, load_generator
+from vocoder.checkpoint import PUBLISHED_PATH, load_bigvgan_config, load_generator
+from vocoder.chunking import windows
+from vocoder.registry import VocoderSpec
 
 logger = logging.getLogger(__name__)
 
@@ -41,17 +43,23 @@ class NSFBigVGAN(Vocoder):
         model: generator with folded weights (see `load_nsf_bigvgan`).
         runtime: device and autocast precision; the model is moved to `runtime.device`. CPU fp32
             if None.
-        chunk_frames: default frames per chunk (None: whole input in one pass).
+        chunk_frames: default frames per chunk (None: whole input in one pass; "default": the
+            capabilities' plan for the device).
         overlap_frames: default context frames on each side of a chunk.
     """
 
     name = "nsf-bigvgan"
+    # the context covers the receptive field, so hard cuts are exact
+    capabilities = Capabilities(
+        precisions=("fp32", "bf16", "fp16"), weights=True, excitation=True, needs_f0=True,
+        chunking=Chunking(frames=DEFAULT_CHUNK_FRAMES, gpu_frames=GPU_CHUNK_FRAMES,
+                          context=DEFAULT_OVERLAP_FRAMES, crossfade=0))
 
     def __init__(
         self,
         model: NSFBigVGANGenerator,
         runtime: Runtime | None = None,
-        chunk_frames: int | None = DEFAULT_CHUNK_FRAMES,
+        chunk_frames: int | None | str = "default",
         overlap_frames: int = DEFAULT_OVERLAP_FRAMES,
     ) -> None:
         self.runtime = runtime
@@ -77,18 +85,13 @@ class NSFBigVGAN(Vocoder):
 
     @torch.inference_mode()
     def excitation(
-        self,
-        f0: torch.Tensor,
-        generator: torch.Generator | None = None,
-        chunk_frames: int | None = None,
+        self, f0: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """The NSF source alone (Grad-SVC's `pitch2wav`, saved as `gvc_pitch.wav`).
 
         Args:
             f0: [B, T] (or [T]) F0 in Hz at 100 frames/s, 0 = unvoiced.
             generator: random source for phases and noise.
-            chunk_frames: render this many frames at a time (bounded memory for long inputs);
-                one phase track runs through the chunks. None renders all at once.
 
         Returns:
             [B, T * 320] (or [T * 320]) float32 excitation in (-1, 1) at 32 kHz, on `f0`'s device.
@@ -97,63 +100,28 @@ class NSFBigVGAN(Vocoder):
         f0b = (f0.reshape(1, -1) if squeeze else f0).to(self.device).float().clamp(min=0.0)
         src = self.model.m_source
         phases = src.initial_phases(f0b.shape[0], self.device, generator)
-        step = chunk_frames or max(1, f0b.shape[-1])
-        pieces = [
-            src(f0b[:, a : a + step], generator, phases=phases, start=src.phase_offset(f0b[:, :a]))
-            for a in range(0, f0b.shape[-1], step)
-        ]
-        out = torch.cat(pieces, dim=-1) if pieces else f0b.new_zeros(f0b.shape[0], 1, 0)
-        out = out.squeeze(1).to(f0.device)
+        pieces = []  # in 30 s pieces: the float64 phase tensors grow with the length
+        for start, stop, _, _ in windows(f0b.shape[-1], GPU_CHUNK_FRAMES, 0):
+            offset = src.phase_offset(f0b[:, :start]) if start > 0 else None
+            pieces.append(src(f0b[:, start:stop], generator, phases=phases, start=offset))
+        out = torch.cat(pieces, dim=-1).squeeze(1).to(f0.device)
         return out[0] if squeeze else out
 
-    @torch.inference_mode()
-    def synthesize(
-        self,
-        mel: torch.Tensor,
-        f0: torch.Tensor,
-        generator: torch.Generator | None = None,
-        chunk_frames: int | None | str = "default",
-        overlap_frames: int | None = None,
-    ) -> torch.Tensor:
-        """Render audio (see `Vocoder.synthesize`).
+    def begin(self, mel: torch.Tensor, f0: torch.Tensor,
+              generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(initial harmonic phases [B, 11] drawn once for the song, the song's F0 [B, T])."""
+        return self.model.m_source.initial_phases(mel.shape[0], self.device, generator), f0
 
-        Args:
-            mel: [B, 100, T] (or [100, T]) natural-log mel at 100 frames/s.
-            f0: [B, T] (or [T]) F0 in Hz, 0 = unvoiced.
-            generator: random source of the NSF excitation (global RNG if None).
-            chunk_frames: frames per chunk; "default" uses the instance's, None disables chunking.
-            overlap_frames: context frames per chunk side; None uses the instance default.
-
-        Returns:
-            [B, T * 320] (or [T * 320]) float32 audio in [-1, 1] on `mel`'s device.
-        """
-        mel_b, f0_b, unbatched = self.check_inputs(mel, f0)
-        out_device = mel.device
-        mel_b, f0_b = mel_b.to(self.device), f0_b.to(self.device).clamp(min=0.0)
-        chunk = self.chunk_frames if chunk_frames == "default" else chunk_frames
-        overlap = self.overlap_frames if overlap_frames is None else overlap_frames
-        if chunk is not None and (not isinstance(chunk, int) or chunk < 1):
-            raise ConfigError(f"chunk_frames must be a positive integer or None, got {chunk!r}")
-        if overlap < 0:
-            raise ConfigError(f"overlap_frames must be >= 0, got {overlap}")
-        total = mel_b.shape[-1]
+    def render(self, mel: torch.Tensor, f0: torch.Tensor, lo: int,
+               song: tuple[torch.Tensor, torch.Tensor],
+               generator: torch.Generator | None) -> torch.Tensor:
+        """One window (see `Vocoder.render`): the excitation continues the fundamental's phase
+        accumulated over the song's frames before `lo`, so windows join without a phase jump;
+        only the small additive noise is drawn per window."""
+        phases, song_f0 = song
         src = self.model.m_source
-        phases = src.initial_phases(mel_b.shape[0], self.device, generator)
-        if chunk is None or total <= chunk:
-            audio = self._run(mel_b, src(f0_b, generator, phases=phases))
-        else:
-            audio = mel_b.new_empty(mel_b.shape[0], total * self.hop)
-            for start in range(0, total, chunk):
-                stop = min(total, start + chunk)
-                lo, hi = max(0, start - overlap), min(total, stop + overlap)
-                offset = src.phase_offset(f0_b[:, :lo])
-                exc = src(f0_b[:, lo:hi], generator, phases=phases, start=offset)
-                piece = self._run(mel_b[:, :, lo:hi], exc)
-                audio[:, start * self.hop : stop * self.hop] = piece[
-                    :, (start - lo) * self.hop : (stop - lo) * self.hop
-                ]
-        audio = audio.to(out_device)
-        return audio[0] if unbatched else audio
+        offset = src.phase_offset(song_f0[:, :lo]) if lo > 0 else None
+        return self._run(mel, src(f0, generator, phases=phases, start=offset))
 
     def _run(self, mel: torch.Tensor, excitation: torch.Tensor) -> torch.Tensor:
         """Generator pass under the runtime's autocast: [B, 100, T], [B, 1, T*hop] -> [B, T*hop]
@@ -170,7 +138,7 @@ def load_nsf_bigvgan(
     ckpt_path: str | Path,
     config_path: str | Path | None = None,
     runtime: Runtime | None = None,
-    chunk_frames: int | None | str = "auto",
+    chunk_frames: int | None | str = "default",
 ) -> NSFBigVGAN:
     """Load the published NSF-BigVGAN generator (or one in the same layout).
 
@@ -179,7 +147,7 @@ def load_nsf_bigvgan(
         config_path: NSF-BigVGAN yaml (`bigvgan/configs/nsf_bigvgan.yaml`); if None the published
             architecture is assumed with the width read from the checkpoint.
         runtime: device and precision (CPU fp32 if None).
-        chunk_frames: default chunk length in frames (None: no chunking; "auto":
+        chunk_frames: default chunk length in frames (None: no chunking; "default":
             `DEFAULT_CHUNK_FRAMES` on CPU, `GPU_CHUNK_FRAMES` on CUDA).
 
     Raises:
@@ -193,7 +161,14 @@ def load_nsf_bigvgan(
         ckpt_path,
         model.config.upsample_initial_channel,
     )
-    if chunk_frames == "auto":
-        on_gpu = runtime is not None and runtime.device.type == "cuda"
-        chunk_frames = GPU_CHUNK_FRAMES if on_gpu else DEFAULT_CHUNK_FRAMES
     return NSFBigVGAN(model, runtime=runtime, chunk_frames=chunk_frames)
+
+
+def load(ckpt: Path | None, config: Path | None, runtime: Runtime | None) -> NSFBigVGAN:
+    """Registry loader: the checkpoint (default Grad-SVC's published path) on `runtime`."""
+    return load_nsf_bigvgan(Path(ckpt) if ckpt is not None else Path(PUBLISHED_PATH), config,
+                            runtime=runtime)
+
+
+SPEC = VocoderSpec("nsf-bigvgan", NSFBigVGAN, load, "Grad-SVC's NSF-BigVGAN (published weights)",
+                   Path(PUBLISHED_PATH))

@@ -20,6 +20,7 @@ from gvc.cli import export as _export
 from gvc.cli import infer as _infer
 from gvc.cli import prepare as _prepare
 from gvc.cli import train as _train
+from gvc.cli import vocoder as _vocoder
 
 app = typer.Typer(
     name="gvc",
@@ -51,6 +52,7 @@ _dataset.register(app)
 _train.register(app)
 _export.register(app)
 _infer.register(app)
+_vocoder.register(app)
 _demo.register(app)
 _eval.register(app)
 

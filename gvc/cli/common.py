@@ -41,6 +41,14 @@ Quiet = Annotated[
 Verbose = Annotated[
     bool, typer.Option("--verbose", "-v", help="Debug logging, tracebacks of per-file failures.")
 ]
+Resume = Annotated[str, typer.Option(
+    "--resume",
+    help="auto (latest checkpoint in the run folder, if any), none, or a checkpoint path.")]
+TrainPrecision = Annotated[str | None, typer.Option(
+    "--precision",
+    help="fp32 or bf16 (autocast; bf16 wants a GPU). Default: train.precision.")]
+LogEvery = Annotated[int, typer.Option(
+    "--log-every", min=1, help="Steps between TensorBoard scalars / log lines.")]
 VerboseLong = Annotated[
     bool, typer.Option("--verbose", help="Debug logging, tracebacks of per-file failures.")
 ]

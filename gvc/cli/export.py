@@ -16,8 +16,8 @@ def export(
         "gvc.pth"
     ),
     checkpoint: Annotated[Path | None, typer.Option(
-        "--checkpoint", help="A gvc training checkpoint, or a run folder (its latest checkpoint)."
-        )] = None,
+        "--checkpoint", help="A gvc training checkpoint, or a run folder (its latest checkpoint); "
+        "a gvc train-vocoder run gives a vocoder file for --vocoder-ckpt.")] = None,
     from_grad_svc: Annotated[Path | None, typer.Option(
         "--from-grad-svc",
         help="An original Grad-SVC gvc.pth / gvc.pretrain.pth to import (needs --preset).")] = None,
@@ -67,6 +67,17 @@ def export(
             if found is None:
                 raise ConfigError(f"{checkpoint} holds no ckpt-*.pt checkpoint")
             checkpoint = found
+        from vocoder.diffwave.train import export_vocoder, is_vocoder_checkpoint
+
+        if is_vocoder_checkpoint(checkpoint):  # a gvc train-vocoder run
+            vmeta = export_vocoder(checkpoint, out, half=half, force=force)
+            arch, mel = vmeta["architecture"], vmeta["mel"]
+            console.print(f"wrote {out}: {vmeta['vocoder']} vocoder, "
+                          f"{arch['residual_layers']} layers x {arch['residual_channels']} "
+                          f"channels, mel {mel['sampling_rate']} Hz hop {mel['hop_length']} "
+                          f"{mel['n_mels']} bands, from {checkpoint} (step "
+                          f"{vmeta['source']['step']})", highlight=False)
+            return
         res = export_checkpoint(checkpoint, out, half=half, force=force)
     meta = res.meta
     table = Table(title=f"wrote {res.path}", header_style="bold", show_header=False)

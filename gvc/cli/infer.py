@@ -117,12 +117,14 @@ def infer(
         typer.Option("--hubert-model", help="HuBERT-Soft checkpoint (bshall/hubert v0.1 release)."),
     ] = HUBERT_DEFAULT,
     vocoder: Annotated[str, typer.Option(
-        "--vocoder", help="nsf-bigvgan (Grad-SVC's) or griffinlim (weight-free preview)."
-        )] = "nsf-bigvgan",
-    vocoder_ckpt: Annotated[
-        Path | None,
-        typer.Option("--vocoder-ckpt", help=f"NSF-BigVGAN checkpoint (default {VOCODER_DEFAULT})."),
-    ] = None,
+        "--vocoder", help="nsf-bigvgan (Grad-SVC's), diffwave (a gvc train-vocoder export) or "
+        "griffinlim (weight-free preview).")] = "nsf-bigvgan",
+    vocoder_ckpt: Annotated[Path | None, typer.Option(
+        "--vocoder-ckpt", help=f"Vocoder weights (nsf-bigvgan default {VOCODER_DEFAULT}; "
+        "diffwave: the exported file).")] = None,
+    vocoder_steps: Annotated[int | None, typer.Option(
+        "--vocoder-steps", min=1, help="DiffWave: 6 (the paper's fast schedule, default) or 50 "
+        "(the full reverse process).")] = None,
     vocoder_config: Annotated[Path | None, typer.Option(
         "--vocoder-config", help="NSF-BigVGAN yaml (default: read the width from the checkpoint)."
         )] = None,
@@ -169,13 +171,13 @@ def infer(
     from gvc.inference import Converter, OutputOptions, parse_shift, resolve_output
     from gvc.inference.batch import convert_folder, plan_folder, write_conversion
     from gvc.inference.shift import AUTO, target_median
+    from vocoder.registry import get_spec
 
     setup_logging(quiet, verbose)
     shift_value = parse_shift(shift)
-    if save_pitch_wav and vocoder.strip().lower() != "nsf-bigvgan":
-        raise ConfigError(
-            "--save-pitch-wav writes the NSF excitation: it needs --vocoder nsf-bigvgan"
-        )
+    if save_pitch_wav and not get_spec(vocoder).capabilities.excitation:
+        raise ConfigError(f"--save-pitch-wav writes the NSF excitation: --vocoder {vocoder} has "
+                          "none (nsf-bigvgan has)")
     folder = wave.is_dir()
     if folder:
         if vec is not None or pit is not None:
@@ -190,7 +192,8 @@ def infer(
     runtime = resolve_runtime(device, precision)
     converter = Converter.load(model, hubert_path=hubert_model, load_content=vec is None,
                                vocoder=vocoder, vocoder_ckpt=vocoder_ckpt,
-                               vocoder_config=vocoder_config, f0_method=f0_method,
+                               vocoder_config=vocoder_config, vocoder_steps=vocoder_steps,
+                               f0_method=f0_method,
                                runtime=runtime, allow_mismatch=allow_mismatch)
     decode = converter.decode_settings(sampler, steps, temperature, seed,
                                        parse_sampler_options(sampler_opt or []), cfg_strength)

@@ -8,7 +8,17 @@ from typing import Annotated
 
 import typer
 
-from gvc.cli.common import Config, Device, Quiet, Verbose, console, setup_logging
+from gvc.cli.common import (
+    Config,
+    Device,
+    LogEvery,
+    Quiet,
+    Resume,
+    TrainPrecision,
+    Verbose,
+    console,
+    setup_logging,
+)
 from gvc.layout import DEFAULT_DATA
 
 
@@ -28,10 +38,7 @@ def train(
         int,
         typer.Option("--valid", min=0, help="Validation utterances when the index is built here."),
     ] = 10,
-    resume: Annotated[str, typer.Option(
-        "--resume",
-        help="auto (latest checkpoint in the run folder, if any), none, or a checkpoint path."
-        )] = "auto",
+    resume: Resume = "auto",
     init_from: Annotated[Path | None, typer.Option(
         "--init-from", help="Fine-tune from these weights (an exported gvc.pth or Grad-SVC's "
         "gvc.pretrain.pth); strict.")] = None,
@@ -46,13 +53,8 @@ def train(
         "--max-steps", min=0, help="Stop after this many optimizer steps in total (tests, demos)."
         )] = None,
     device: Device = "auto",
-    precision: Annotated[str | None, typer.Option(
-        "--precision", help="fp32 or bf16 (autocast; bf16 wants a GPU). Default: train.precision."
-        )] = None,
-    log_every: Annotated[
-        int,
-        typer.Option("--log-every", min=1, help="Steps between TensorBoard scalars / log lines."),
-    ] = 10,
+    precision: TrainPrecision = None,
+    log_every: LogEvery = 10,
     valid_every: Annotated[int | None, typer.Option(
         "--valid-every", min=1,
         help="Steps between validations. Default: every train.test_step epochs.")] = None,

@@ -168,15 +168,20 @@ def check_length(what: str, path: Path, got: int, expected: int, tolerance: int,
 
 
 def check_vocoder(vocoder, data) -> None:
-    """The vocoder must use the model's mel definition (rate, hop, bands).
+    """The vocoder must use the model's mel definition (rate, hop, bands, FFT, band edges).
 
     Raises:
-        ConfigError: any of the three differs.
+        ConfigError: any setting differs.
     """
+    mel = vocoder.mel
     pairs = (("sample rate", vocoder.sample_rate, data.sampling_rate),
              ("hop", vocoder.hop, data.hop_length),
-             ("mel bands", vocoder.n_mels, data.mel_channels))
+             ("mel bands", vocoder.n_mels, data.mel_channels),
+             ("n_fft", mel.n_fft, data.filter_length),
+             ("window", mel.win_length, data.win_length),
+             ("fmin", mel.fmin, data.mel_fmin),
+             ("fmax", mel.fmax, data.mel_fmax))
     for name, voc, model in pairs:
-        if int(voc) != int(model):
+        if float(voc) != float(model):
             raise ConfigError(f"vocoder {vocoder.name} has {name} {voc} but the model's mel uses "
                               f"{model}; use a vocoder trained on the same mel")

@@ -85,7 +85,8 @@ class Converter:
     @classmethod
     def load(cls, model_path: Path, *, hubert_path: Path | None = None, load_content: bool = True,
              vocoder: str = "nsf-bigvgan", vocoder_ckpt: Path | None = None,
-             vocoder_config: Path | None = None, f0_method: str | None = None,
+             vocoder_config: Path | None = None, vocoder_steps: int | None = None,
+             f0_method: str | None = None,
              runtime: Runtime | None = None, allow_mismatch: bool = False) -> Converter:
         """Load every model, failing on a missing or mismatched file before any heavy work.
 
@@ -95,6 +96,7 @@ class Converter:
             hubert_path: HuBERT-Soft checkpoint (default `hubert_pretrain/hubert-soft-0d54a1f4.pt`).
             load_content: False when every input will bring `--vec` (HuBERT is not loaded).
             vocoder, vocoder_ckpt, vocoder_config: see `vocoder.load_vocoder`.
+            vocoder_steps: sampling steps of an iterative vocoder (DiffWave: 6 or 50).
             f0_method: override of the model's pitch method (warns when it differs).
             runtime: device and precision (CPU fp32 if None).
             allow_mismatch: see the class docstring.
@@ -105,15 +107,15 @@ class Converter:
         """
         from gvc.export import load_exported
         from hubert import DEFAULT_CHECKPOINT, load_content_encoder
-        from vocoder import load_vocoder
-        from vocoder.checkpoint import PUBLISHED_PATH
+        from vocoder.registry import checkpoint_for, get_spec, load_vocoder
 
         runtime = runtime or Runtime(torch.device("cpu"))
         hubert_path = Path(hubert_path) if hubert_path is not None else DEFAULT_CHECKPOINT
         # a missing file fails here, before anything large is read (the loaders name the file
         # and where to download it)
-        voc_path = Path(vocoder_ckpt) if vocoder_ckpt is not None else Path(PUBLISHED_PATH)
-        if vocoder.strip().lower() == "nsf-bigvgan" and not voc_path.is_file():
+        spec = get_spec(vocoder)
+        voc_path = checkpoint_for(spec, vocoder_ckpt)
+        if spec.capabilities.weights and voc_path is not None and not voc_path.is_file():
             load_vocoder(vocoder, voc_path, vocoder_config, runtime)
         if load_content and not hubert_path.is_file():
             load_content_encoder(hubert_path, runtime)
@@ -125,8 +127,9 @@ class Converter:
         if load_content:
             checks.check_content(model_feats.content, None, allow_mismatch)
         method = checks.resolve_pitch_method(model_feats.pitch, f0_method, allow_mismatch)
-        voc = load_vocoder(vocoder, vocoder_ckpt, vocoder_config,
-                           runtime if vocoder.strip().lower() == "nsf-bigvgan" else None)
+        voc = load_vocoder(vocoder, vocoder_ckpt, vocoder_config, runtime)
+        if vocoder_steps is not None:
+            voc.set_steps(vocoder_steps)
         content = load_content_encoder(hubert_path, runtime) if load_content else None
         log.info("model %s (%s, %s decoder), vocoder %s, pitch %s, device %s %s", model_path,
                  meta.get("architecture"), meta.get("decoder"), voc.name, method,
@@ -298,8 +301,7 @@ class Converter:
         if progress:
             progress("vocoder", 0, 1)
         t0 = time.perf_counter()
-        audio = run_vocoder(self.vocoder, mel, f0, decode.seed + VOCODER_SEED_OFFSET,
-                            device=self.runtime.device)
+        audio = run_vocoder(self.vocoder, mel, f0, decode.seed + VOCODER_SEED_OFFSET)
         _sync(self.runtime)
         timings["vocoder"] = time.perf_counter() - t0
         if not np.isfinite(audio).all():
@@ -313,7 +315,7 @@ class Converter:
     def excitation(self, f0: np.ndarray, seed: int) -> np.ndarray:
         """NSF excitation of an F0 track (the vocoder's own source, same phases as its output
         for the same decode seed): [T * 320] float32. Raises ConfigError for other vocoders."""
-        if self.vocoder.name != "nsf-bigvgan":
-            raise ConfigError(f"--save-pitch-wav needs the nsf-bigvgan vocoder, not "
+        if not self.vocoder.capabilities.excitation:
+            raise ConfigError(f"--save-pitch-wav needs a vocoder with an NSF excitation, not "
                               f"{self.vocoder.name}")
         return run_excitation(self.vocoder, f0, seed + VOCODER_SEED_OFFSET)

@@ -1,4 +1,4 @@
-"""What a run reports: TensorBoard scalars and mel images, console progress, `metrics.jsonl`.
+"""What a run reports: TensorBoard scalars, mel images and audio, console progress, `metrics.jsonl`.
 
 Only rank 0 reports. TensorBoard tags keep Grad-SVC's names (`training/mel_loss` is the SSIM loss,
 `training/prior_loss`, `training/diffusion_loss`, `training/{encoder,decoder}_grad_norm`) and add
@@ -27,6 +27,8 @@ SCALAR_TAGS = {
     "enc_grad_norm": "encoder_grad_norm",
     "dec_grad_norm": "decoder_grad_norm",
     "lr": "lr",
+    "net_grad_norm": "grad_norm",
+    "mel_l1": "copy_synthesis_mel_l1",
 }
 
 
@@ -48,9 +50,8 @@ def mel_image(mel: np.ndarray, title: str) -> np.ndarray:
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
-def _fmt(
-    metrics: dict[str, float], keys: tuple[str, ...] = ("total", "prior", "ssim", "spk", "diff")
-) -> str:
+def _fmt(metrics: dict[str, float],
+         keys: tuple[str, ...] = ("total", "prior", "ssim", "spk", "diff", "mel_l1")) -> str:
     return " ".join(f"{k} {metrics[k]:.4f}" for k in keys if k in metrics)
 
 
@@ -144,6 +145,20 @@ class TrainLogger:
                     f"image_{i}/generated_dec",
                     mel_image(item["decoder"], f"{item['name']} decoder, step {step}"),
                     step, dataformats="HWC")
+        self.writer.flush()
+
+    def audio(self, step: int, clips: list[dict[str, Any]], sample_rate: int) -> None:
+        """Log audio: each dict has `name`, `audio` (generated [L] float in [-1, 1]) and
+        `truth` (the recording, logged once per name)."""
+        if not self.enabled:
+            return
+        for i, clip in enumerate(clips):
+            if clip["name"] not in self.shown_truth:
+                self.writer.add_audio(f"audio_{i}/ground_truth", clip["truth"], step,
+                                      sample_rate=sample_rate)
+                self.shown_truth.add(clip["name"])
+            self.writer.add_audio(f"audio_{i}/generated", clip["audio"], step,
+                                  sample_rate=sample_rate)
         self.writer.flush()
 
     def message(self, text: str) -> None:

@@ -148,7 +148,8 @@ def save(run: TrainRun) -> Path | None:
 
 
 def restore(run: TrainRun, ckpt: dict[str, Any], path: Path) -> None:
-    """Load optimizer, position, RNG and objective state from a checkpoint (model loaded)."""
+    """Load optimizer, position, RNG and objective state from a checkpoint (model loaded);
+    warn when the data order differs from the checkpoint's."""
     try:
         run.optimizer.load_state_dict(ckpt["optim"])
     except (ValueError, KeyError) as exc:
@@ -159,6 +160,12 @@ def restore(run: TrainRun, ckpt: dict[str, Any], path: Path) -> None:
     set_rng_state(ckpt["rng"])
     run.objective.load_state_dict(ckpt.get("objective") or {})
     run.last_checkpoint, run.saved_step = path, run.state.step
+    if ckpt.get("data_order", run.data_order) != run.data_order:
+        log.warning("the data order differs from the interrupted run's (%s now, %s then): the "
+                    "continuation is not identical to an uninterrupted run", run.data_order,
+                    ckpt.get("data_order"))
+    if run.state.batch_in_epoch >= run.steps_per_epoch:  # fewer items than before
+        run.state.epoch, run.state.batch_in_epoch = run.state.epoch + 1, 0
 
 
 def run_loop(run: TrainRun) -> TrainResult:

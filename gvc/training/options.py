@@ -11,6 +11,7 @@ from gvc.errors import TrainingDiverged
 
 if TYPE_CHECKING:
     from gvc.config import Config
+    from vocoder.diffwave.config import VocoderConfig
 
 __all__ = ["StepRecord", "TrainOptions", "TrainResult", "TrainingDiverged"]
 
@@ -37,7 +38,7 @@ class TrainOptions:
         callbacks: called with a `StepRecord` after every step, on every rank.
     """
 
-    config: Config
+    config: Config | VocoderConfig  # VocoderConfig: gvc train-vocoder
     config_name: str = "run"
     data: Path = Path("data_gvc")
     run_dir: Path | None = None

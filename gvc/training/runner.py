@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 import torch
 from torch.utils.data import DataLoader
 
-from gvc.device import Precision, Runtime
 from gvc.errors import ConfigError, DataLayoutError
 from gvc.training import optim
 from gvc.training.data import FeatureDataset, collate, quiet_worker
@@ -26,12 +25,12 @@ from gvc.training.objective import AcousticObjective
 from gvc.training.options import TrainOptions, TrainResult
 from gvc.training.sampler import EpochBatchSampler
 from gvc.training.setup import (
-    check_precision,
     effective_config,
     ensure_index,
     load_data,
     resolve_resume,
     resume_checkpoint,
+    run_place,
 )
 from gvc.training.state import seed_everything
 
@@ -62,11 +61,7 @@ def setup_acoustic(opts: TrainOptions, ctx: DistContext, device: torch.device) -
         GvcError subclasses on any problem, before training compute.
     """
     cfg, t = opts.config, opts.config.train
-    precision = check_precision(opts.precision or t.precision)
-    runtime = Runtime(device, Precision(precision))
-    run_dir = Path(opts.run_dir) if opts.run_dir else Path("logs") / opts.config_name
-    if opts.log_every < 1 or (opts.max_steps is not None and opts.max_steps < 0):
-        raise ConfigError("--log-every must be >= 1 and --max-steps >= 0")
+    precision, runtime, run_dir = run_place(opts, t.precision, device)
 
     # 1. what to resume, and whether it fits this config
     resume_path = resolve_resume(opts.resume, run_dir)
@@ -156,12 +151,6 @@ def setup_acoustic(opts: TrainOptions, ctx: DistContext, device: torch.device) -
                                "world_size": ctx.world_size, "seed": t.seed})
     if ckpt:
         restore(run, ckpt, resume_path)
-        if ckpt.get("data_order", run.data_order) != run.data_order:
-            log.warning("the data order differs from the interrupted run's (%s now, %s then): "
-                        "the continuation is not identical to an uninterrupted run",
-                        run.data_order, ckpt.get("data_order"))
-        if run.state.batch_in_epoch >= steps_per_epoch:  # fewer items than before
-            run.state.epoch, run.state.batch_in_epoch = run.state.epoch + 1, 0
     if ctx.is_main:
         _write_run_files(run, cfg, report, resume_path, data)
     return run

@@ -3,7 +3,8 @@
 * the index (`files/train.txt`, `files/valid.txt`; built from the data tree when absent),
 * the training and validation items (files present, shapes, lengths, feature metadata),
 * the checkpoint to resume (`--resume auto|PATH|none`) and its agreement with the config,
-* the effective settings (`--lr`, `--precision`, `--init-from`) and how they differ from the config.
+* the effective settings (`--lr`, `--precision`, `--init-from`) and how they differ from the config,
+* the run's place: precision, device, run folder (`run_place`).
 """
 
 from __future__ import annotations
@@ -14,14 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gvc.device import Precision, Runtime
 from gvc.errors import ConfigError, DataLayoutError
 from gvc.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
 from gvc.training.data import ScanResult, scan_items
 from gvc.training.features import check_features
 
 if TYPE_CHECKING:
+    import torch
+
     from gvc.config import Config
     from gvc.training.distributed import DistContext
+    from gvc.training.options import TrainOptions
 
 log = logging.getLogger(__name__)
 
@@ -172,3 +177,17 @@ def check_precision(precision: str) -> str:
         raise ConfigError(f"--precision {precision}: training supports fp32 and bf16 (bf16 on "
                           "a GPU that has it); fp16 training is not supported")
     return precision
+
+
+def run_place(opts: TrainOptions, default_precision: str,
+              device: torch.device) -> tuple[str, Runtime, Path]:
+    """(training precision, runtime, run folder) of a run, after checking the step flags.
+
+    Raises:
+        ConfigError: an unsupported precision, `--log-every` < 1 or `--max-steps` < 0.
+    """
+    precision = check_precision(opts.precision or default_precision)
+    run_dir = Path(opts.run_dir) if opts.run_dir else Path("logs") / opts.config_name
+    if opts.log_every < 1 or (opts.max_steps is not None and opts.max_steps < 0):
+        raise ConfigError("--log-every must be >= 1 and --max-steps >= 0")
+    return precision, Runtime(device, Precision(precision)), run_dir
