@@ -1,7 +1,8 @@
 """Vocoders and the shared log-mel definition.
 
 * `Vocoder`: the interface, log-mel [B, 100, T] + F0 [B, T] (Hz, 100 fps) -> audio
-  [B, T * 320] at 32 kHz, with the `Capabilities` each vocoder declares; `vocoder.chunking` cuts long inputs for all.
+  [B, T * 320] at 32 kHz, with the `Capabilities` each vocoder declares; `vocoder.chunking`
+  cuts long inputs for all.
 * `vocoder.registry`: every vocoder by name (`load_vocoder`, `register`, `get_spec`).
 * `NSFBigVGAN` / `load_nsf_bigvgan`: Grad-SVC's NSF-BigVGAN generator from its published checkpoint.
 * `vocoder.diffwave`: DiffWave (network, DDPM schedules, the vocoder file, training parts).
