@@ -101,7 +101,8 @@ def rtf(args: argparse.Namespace) -> list[dict]:
             rows.append(row)
             print(f"{row['case']:<12} {row['device']} {row['audio_s']:>5.1f} s of audio: "
                   f"{row['wall_s']:8.1f} s wall, RTF {row['rtf']:.3f}, CPU "
-                  f"{row['cpu_s_per_audio_s']:.2f} s per audio s ({row['threads']} threads)", flush=True)
+                  f"{row['cpu_s_per_audio_s']:.2f} s per audio s ({row['threads']} threads)",
+                  flush=True)
     return rows
 
 
