@@ -287,7 +287,7 @@ def test_families_and_samplers_are_registered():
     assert {"score", "flow"} <= set(decoder_names())
     assert sampler_names("flow") == ["euler", "midpoint", "heun", "rk4"]
     assert decoder_family("flow").default_sampler == "euler"
-    with pytest.raises(ConfigError, match="euler.* exists for the (score, flow|flow, score) decoders"):
+    with pytest.raises(ConfigError, match="euler.* exists for the .*score.* decoders"):
         get_sampler("euler")
     with pytest.raises(ConfigError, match="unknown sampler 'ml' for the 'flow' decoder"):
         get_sampler("ml", "flow")

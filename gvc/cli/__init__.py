@@ -14,6 +14,7 @@ import typer
 from gvc import __version__
 from gvc.cli import dataset as _dataset
 from gvc.cli import demo as _demo
+from gvc.cli import distill as _distill
 from gvc.cli import export as _export
 from gvc.cli import infer as _infer
 from gvc.cli import prepare as _prepare
@@ -45,6 +46,7 @@ def _root(
 _prepare.register(app)
 _dataset.register(app)
 _train.register(app)
+_distill.register(app)
 _export.register(app)
 _infer.register(app)
 _demo.register(app)
