@@ -10,7 +10,9 @@ synthetic singing.
   `dpm-solver-2:8`, `euler:10`), vocoder; end to end = their sum. A setting is
   `[PRESET/]SAMPLER:STEPS[:cfg=W]`: a preset prefix times another acoustic model (random
   weights of that preset) on the same song in the same run, e.g. `base/ml:20 v3-cfm/euler:10`,
-  and `cfg=W` adds classifier-free guidance (`flow/euler:10:cfg=0.7`). RTF = compute seconds / audio
+  and `cfg=W` adds classifier-free guidance (`flow/euler:10:cfg=0.7`). `PRESET@consistency` is
+  the consistency student `gvc distill` makes of that preset (random weights, the same cost as
+  a distilled one): `base@consistency/consistency:1` is one-step conversion at V2-96 size. RTF = compute seconds / audio
   seconds (lower is faster). With `--derive`, the acoustic model is timed with 1 and 2 steps
   only and each setting is computed as encoder + steps x one network evaluation (every score
   sampler makes exactly `steps` evaluations; its own arithmetic is negligible).
@@ -25,6 +27,8 @@ Examples:
     python benchmarks/bench_infer.py --device cuda --precision bf16
     python benchmarks/bench_infer.py --memory-seconds --configs base/ml:20 v3-cfm/euler:10 \
         flow/euler:10 flow/euler:10:cfg=0.7                          # decoder families
+    python benchmarks/bench_infer.py --memory-seconds --threads 2 \
+        --configs base@consistency/consistency:1                     # one-step student
 """
 
 from __future__ import annotations
@@ -95,7 +99,6 @@ def model_files(work: Path, preset: str, args: argparse.Namespace) -> dict[str, 
     """`make_files` for one acoustic preset."""
     import hubert
     import vocoder
-    from gvc.config import load_config
     from gvc.export.meta import build_meta, gradsvc_features
     from gvc.fileio import save_torch
     from gvc.models import GradSVC
@@ -104,7 +107,7 @@ def model_files(work: Path, preset: str, args: argparse.Namespace) -> dict[str, 
              "hubert": work / f"hubert-{args.hubert_layers}.pt",
              "vocoder": work / f"nsf-{args.vocoder_width}.pth"}
     if not files["model"].is_file():
-        cfg = load_config(preset)
+        cfg = bench_config(preset)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             model = GradSVC.from_config(cfg)
@@ -120,6 +123,20 @@ def model_files(work: Path, preset: str, args: argparse.Namespace) -> dict[str, 
     np.save(spk, (np.random.default_rng(0).standard_normal(256) * 0.05).astype(np.float32))
     files["spk"] = spk
     return files
+
+
+def bench_config(preset: str):
+    """The config of a preset, or of its consistency student for `PRESET@consistency`."""
+    from gvc.config import load_config
+    from gvc.training.distill import DistillOptions, student_config
+
+    name, _, student = preset.partition("@")
+    cfg = load_config(name)
+    if student:
+        if student != "consistency":
+            raise SystemExit(f"{preset}: only PRESET@consistency is known")
+        cfg = student_config(cfg, DistillOptions(teacher=Path(name)), name)
+    return cfg
 
 
 def make_song(path: Path, seconds: float) -> Path:

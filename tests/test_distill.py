@@ -284,3 +284,12 @@ def test_student_config_keeps_the_teachers_process():
     model = GradSVC.from_config(student)
     assert model.decoder.base.options == cfg.decoder
     assert set(model.state_dict()) == set(GradSVC.from_config(cfg).state_dict())
+
+
+def test_gvc_train_refuses_a_consistency_config(tmp_path):
+    from gvc.errors import ConfigError
+
+    cfg = student_config(load_config("tiny", FAST), DistillOptions(teacher=Path("t")), "t")
+    with pytest.raises(ConfigError, match="gvc distill"):
+        train(options(tmp_path, cfg))
+    assert not (tmp_path / "run").exists()

@@ -127,7 +127,7 @@ def test_gvc_train_edm_resume_export_and_sample(tmp_path):
     make_tree(tmp_path / "data_gvc")
     cfg = load_config("tiny-edm", {**FAST, "train.fast_epochs": 0})
     first = train(options(tmp_path, cfg, max_steps=2))
-    resumed = train(options(tmp_path, cfg, max_steps=3))
+    resumed = train(options(tmp_path, cfg, max_steps=3, valid_every=3))  # images: heun x 18
     assert (first.step, resumed.step) == (2, 3)
     export_checkpoint(resumed.checkpoint, tmp_path / "edm.pth")
     model, cfg2, meta = load_exported(tmp_path / "edm.pth")

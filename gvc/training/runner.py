@@ -70,6 +70,9 @@ def setup_acoustic(opts: TrainOptions, ctx: DistContext, device: torch.device) -
     run_dir = Path(opts.run_dir) if opts.run_dir else Path("logs") / opts.config_name
     if opts.log_every < 1 or (opts.max_steps is not None and opts.max_steps < 0):
         raise ConfigError("--log-every must be >= 1 and --max-steps >= 0")
+    if cfg.grad.decoder == "consistency":
+        raise ConfigError("a consistency model is made by distilling its teacher: gvc distill "
+                          "--teacher MODEL.gvc.pth, not gvc train")
 
     # 1. what to resume, and whether it fits this config
     resume_path = resolve_resume(opts.resume, run_dir)
