@@ -144,6 +144,7 @@ def test_multistep_sampling_k1_is_one_step_and_times_are_checked():
     assert spec.nfe_for(4) == 4
     with pytest.raises(Exception, match="times"):
         dec.check_sampler_options("consistency", {"times": "2.0"})
+    dec.check_sampler_options("consistency", {"times": "0.4:0.8"}, 3)  # the run's step count
 
 
 def test_ema_update_rule():

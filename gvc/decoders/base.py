@@ -224,8 +224,10 @@ class DecoderFamily(nn.Module, ABC):
                     **self.sampler_context(), **options)
         return self.denormalise(x, mask)
 
-    def check_sampler_options(self, name: str | None, options: dict[str, object]) -> None:
-        """Try `options` on a 4-frame dummy with a zero field (no network), 2 steps.
+    def check_sampler_options(self, name: str | None, options: dict[str, object],
+                              steps: int = 2) -> None:
+        """Try `options` on a 4-frame dummy with a zero field (no network), `steps` steps (the
+        run's, for options whose validity depends on them; 2 when < 1).
 
         Raises:
             ConfigError: an option gvc fills itself, or one the sampler rejects.
@@ -238,7 +240,8 @@ class DecoderFamily(nn.Module, ABC):
         n_mels = self.estimator.spk_mlp[-1].out_features
         z = torch.zeros(1, n_mels, 4)
         try:
-            spec.fn(lambda x, t: torch.zeros_like(x), z, z, torch.ones(1, 1, 4), 2,
+            spec.fn(lambda x, t: torch.zeros_like(x), z, z, torch.ones(1, 1, 4),
+                    steps if steps >= 1 else 2,
                     noise=noise_from(torch.Generator()), **self.sampler_context(), **options)
         except (TypeError, ValueError) as err:
             given = ", ".join(f"{k}={v}" for k, v in options.items())
