@@ -229,25 +229,20 @@ def _solve(denoiser: Field, z: torch.Tensor, mask: torch.Tensor, steps: int, heu
     return x
 
 
-@register_sampler("heun", decoder="edm", stochastic=False, nfe_per_step=2,
-                  nfe=lambda steps: 2 * steps - 1,
-                  description="EDM Algorithm 2: Heun on the Karras grid, 2 NFE/step, last 1")
-def sample_edm_heun(denoiser: Field, z: torch.Tensor, mu: torch.Tensor, mask: torch.Tensor,
-                    steps: int, *, sigma_min: float, sigma_max: float, rho: float,
-                    generator: torch.Generator | None = None,
-                    noise: NoiseFn | None = None) -> torch.Tensor:
-    """Heun (2nd order) on the Karras grid, Euler on the last step to sigma = 0 (2N - 1 NFE)."""
-    return _solve(denoiser, z, mask, steps, True, sigma_min=sigma_min, sigma_max=sigma_max,
-                  rho=rho)
+def _register(name: str, heun: bool, description: str) -> None:
+    def fn(denoiser: Field, z: torch.Tensor, mu: torch.Tensor, mask: torch.Tensor, steps: int,
+           *, sigma_min: float, sigma_max: float, rho: float,
+           generator: torch.Generator | None = None,
+           noise: NoiseFn | None = None) -> torch.Tensor:
+        return _solve(denoiser, z, mask, steps, heun, sigma_min=sigma_min,
+                      sigma_max=sigma_max, rho=rho)
+
+    fn.__name__ = f"sample_edm_{name}"
+    fn.__doc__ = f"{description} (`_solve` from z at sigma_max to sigma = 0)."
+    register_sampler(name, decoder="edm", stochastic=False, nfe_per_step=2 if heun else 1,
+                     nfe=(lambda steps: 2 * steps - 1) if heun else None,
+                     description=description)(fn)
 
 
-@register_sampler("euler", decoder="edm", stochastic=False, nfe_per_step=1,
-                  description="Euler on the Karras grid, 1 NFE/step (CoMoSpeech/CoMoSVC teacher)")
-def sample_edm_euler(denoiser: Field, z: torch.Tensor, mu: torch.Tensor, mask: torch.Tensor,
-                     steps: int, *, sigma_min: float, sigma_max: float, rho: float,
-                     generator: torch.Generator | None = None,
-                     noise: NoiseFn | None = None) -> torch.Tensor:
-    """Euler on the Karras grid ending with the jump to sigma = 0 (N NFE)."""
-    return _solve(denoiser, z, mask, steps, False, sigma_min=sigma_min, sigma_max=sigma_max,
-                  rho=rho)
-
+_register("heun", True, "EDM Algorithm 2: Heun on the Karras grid, 2 NFE/step, last step 1")
+_register("euler", False, "Euler on the Karras grid, 1 NFE/step (CoMoSpeech/CoMoSVC teacher)")

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +42,7 @@ from torch import nn
 
 from gvc.errors import ConfigError
 from gvc.training.objective import Objective
+from gvc.training.options import RunOptions
 
 if TYPE_CHECKING:
     from gvc.config import Config
@@ -56,38 +57,26 @@ log = logging.getLogger(__name__)
 DEFAULT_LR = 1e-4  # CoMoSpeech's distillation rate (CoMoSVC: 5e-5; too high collapses, §9.15)
 
 
-@dataclass
-class DistillOptions:
-    """Everything `gvc distill` passes to `distill`.
+@dataclass(kw_only=True)
+class DistillOptions(RunOptions):
+    """Everything `gvc distill` passes to `distill` (keywords; `RunOptions` lists the shared
+    ones; run_dir defaults to `logs/distill-<teacher name>`).
 
     Attributes:
         teacher: an exported gvc model file (any family but consistency; imported Grad-SVC
             files included).
-        data, run_dir, train_files, valid_files, valid_count, resume, max_steps, device,
-            log_every, console, callbacks: as `gvc.training.TrainOptions`.
         lr: learning rate (default 1e-4); grid_points, teacher_solver, target_ema, export_ema:
             `gvc.decoders.consistency.ConsistencyOptions` (None = its defaults).
         batch_size: override of the teacher config's `train.batch_size`.
     """
 
     teacher: Path
-    data: Path = Path("data_gvc")
-    run_dir: Path | None = None
-    train_files: Path | None = None
-    valid_files: Path | None = None
-    valid_count: int = 10
-    resume: str = "auto"
     lr: float | None = None
-    max_steps: int | None = None
     grid_points: int | None = None
     teacher_solver: str | None = None
     target_ema: float | None = None
     export_ema: float | None = None
     batch_size: int | None = None
-    device: str = "auto"
-    log_every: int = 10
-    console: Any = None
-    callbacks: list[Any] = field(default_factory=list)
 
 
 def student_config(teacher_cfg: Config, opts: DistillOptions, source: str) -> Config:
@@ -274,12 +263,9 @@ def setup_distill(opts: DistillOptions, ctx: DistContext, device: torch.device) 
     cfg = student_config(teacher_cfg, opts, str(teacher_path))
     t = cfg.train
     run_dir = Path(opts.run_dir) if opts.run_dir else Path("logs") / f"distill-{teacher_path.stem}"
-    topts = TrainOptions(config=cfg, config_name=f"distill-{teacher_path.stem}", data=opts.data,
-                         run_dir=run_dir, train_files=opts.train_files,
-                         valid_files=opts.valid_files, valid_count=opts.valid_count,
-                         resume=opts.resume, max_steps=opts.max_steps, device=opts.device,
-                         precision="fp32", log_every=opts.log_every, console=opts.console,
-                         callbacks=opts.callbacks)
+    shared = {f.name: getattr(opts, f.name) for f in fields(RunOptions)}
+    topts = TrainOptions(**{**shared, "run_dir": run_dir}, config=cfg,
+                         config_name=f"distill-{teacher_path.stem}", precision="fp32")
     # 2. resume, data (the teacher's features), then the student
     resume_path = resolve_resume(opts.resume, run_dir)
     ckpt = resume_checkpoint(resume_path, cfg) if resume_path else None
