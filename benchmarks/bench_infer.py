@@ -232,7 +232,10 @@ def child(args: argparse.Namespace) -> None:
 
 
 def speed(args: argparse.Namespace, files: dict[str, Path], work: Path) -> list[dict]:
-    """Per-stage timings of one song; prints a markdown table."""
+    """Per-stage timings of one song; prints a markdown table (`--derive` applies to families
+    with an Euler sampler; others are timed directly)."""
+    from gvc.decoders.registry import sampler_names
+
     song = make_song(work / f"song-{int(args.seconds)}s.wav", args.seconds)
     groups: dict[str, list[str]] = {}
     for setting in args.configs:
@@ -246,7 +249,7 @@ def speed(args: argparse.Namespace, files: dict[str, Path], work: Path) -> list[
         st = Stages(conv, files, song)
         first = first or st
         st.acoustic(f"{parse_setting(settings[0], preset)[1]}:1")  # builds kernels, untimed
-        if args.derive:
+        if args.derive and "euler" in sampler_names(conv.model.decoder.name):
             one, cpu_one = st.acoustic("euler:1"), st.cpu["acoustic"]
             two, cpu_two = st.acoustic("euler:2"), st.cpu["acoustic"]
             evaluation, encoder = two - one, 2 * one - two
