@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LR = 1e-4  # CoMoSpeech's distillation rate (CoMoSVC: 5e-5; too high collapses, §9.15)
+DEFAULT_LR = 1e-4  # CoMoSpeech's distillation rate (CoMoSVC: 5e-5); higher rates collapse to noise
 
 
 @dataclass(kw_only=True)
