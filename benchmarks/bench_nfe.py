@@ -141,7 +141,8 @@ def run(args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     for case in cases:
         for seed in args.seeds:
-            z = model.decoder.initial_state(case.mu, case.mask, temperature,
+            mu_state = model.decoder.normalise(case.mu, case.mask)  # EDM: the scaled mel
+            z = model.decoder.initial_state(mu_state, case.mask, temperature,
                                             noise_from(torch.Generator().manual_seed(seed)))
             for w in args.cfg:
                 ref = model.sample(case.mu, case.mask, case.spk_emb, sampler=args.reference,
