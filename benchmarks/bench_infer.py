@@ -10,9 +10,11 @@ synthetic singing.
   `dpm-solver-2:8`, `euler:10`), vocoder; end to end = their sum. A setting is
   `[PRESET/]SAMPLER:STEPS[:cfg=W]`: a preset prefix times another acoustic model (random
   weights of that preset) on the same song in the same run, e.g. `base/ml:20 v3-cfm/euler:10`,
-  and `cfg=W` adds classifier-free guidance (`flow/euler:10:cfg=0.7`). RTF = compute seconds / audio
-  seconds (lower is faster). With `--derive`, the acoustic model is timed with 1 and 2 steps
-  only and each setting is computed as encoder + steps x one network evaluation (every score
+  and `cfg=W` adds classifier-free guidance (`flow/euler:10:cfg=0.7`). `PRESET@consistency` is
+  the consistency student `gvc distill` makes of that preset (random weights, the same cost as
+  a distilled one): `base@consistency/consistency:1` is one-step conversion at V2-96 size.
+  RTF = compute seconds / audio seconds (lower is faster). With `--derive`, the acoustic model
+  is timed with 1 and 2 steps only and each setting is computed as encoder + steps x one network evaluation (every score
   sampler makes exactly `steps` evaluations; its own arithmetic is negligible).
 * Memory (`--memory-seconds`, default 60 and 600): a fresh child process converts one song of
   each length through `Converter.convert` and reports its RSS after loading the models and its
@@ -25,6 +27,8 @@ Examples:
     python benchmarks/bench_infer.py --device cuda --precision bf16
     python benchmarks/bench_infer.py --memory-seconds --configs base/ml:20 v3-cfm/euler:10 \
         flow/euler:10 flow/euler:10:cfg=0.7                          # decoder families
+    python benchmarks/bench_infer.py --memory-seconds --threads 2 \
+        --configs base@consistency/consistency:1                     # one-step student
 """
 
 from __future__ import annotations
@@ -95,7 +99,6 @@ def model_files(work: Path, preset: str, args: argparse.Namespace) -> dict[str, 
     """`make_files` for one acoustic preset."""
     import hubert
     import vocoder
-    from gvc.config import load_config
     from gvc.export.meta import build_meta, gradsvc_features
     from gvc.fileio import save_torch
     from gvc.models import GradSVC
@@ -106,7 +109,7 @@ def model_files(work: Path, preset: str, args: argparse.Namespace) -> dict[str, 
              "hubert": work / f"hubert-{args.hubert_layers}.pt",
              "vocoder": work / f"nsf-{args.vocoder_width}.pth"}
     if not files["model"].is_file():
-        cfg = load_config(preset, overrides=overrides)
+        cfg = bench_config(preset, overrides)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             model = GradSVC.from_config(cfg)
@@ -122,6 +125,21 @@ def model_files(work: Path, preset: str, args: argparse.Namespace) -> dict[str, 
     np.save(spk, (np.random.default_rng(0).standard_normal(256) * 0.05).astype(np.float32))
     files["spk"] = spk
     return files
+
+
+def bench_config(preset: str, overrides: dict | None = None):
+    """The config of a preset (with dotted `overrides`), or of its consistency student for
+    `PRESET@consistency`."""
+    from gvc.config import load_config
+    from gvc.training.distill import DistillOptions, student_config
+
+    name, _, student = preset.partition("@")
+    cfg = load_config(name, overrides=overrides or None)
+    if student:
+        if student != "consistency":
+            raise SystemExit(f"{preset}: only PRESET@consistency is known")
+        cfg = student_config(cfg, DistillOptions(teacher=Path(name)), name)
+    return cfg
 
 
 def make_song(path: Path, seconds: float) -> Path:
@@ -165,9 +183,12 @@ class Stages:
 
         self.conv, self.spk = conv, conv.speaker(files["spk"])
         self.timings: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}  # process CPU seconds (all threads) of the last run
         wav = feats.load_source(song)
         self.seconds = len(wav) / feats.SAMPLE_RATE
+        cpu = time.process_time()
         units, f0 = conv.source_features(wav, timings=self.timings)
+        self.cpu["features"] = time.process_time() - cpu
         self.vec, self.f0 = feats.align(units, f0, 0.0)
         self.chunking = conv.chunk_settings()
         scores = cut_scores(frame_energy_db(wav, len(self.f0), feats.FRAME_HOP), self.f0,
@@ -180,18 +201,20 @@ class Stages:
         from gvc.inference.synthesis import run_acoustic
 
         d = decode_of(self.conv, setting)
-        t0 = time.perf_counter()
+        t0, cpu = time.perf_counter(), time.process_time()
         self.mel = run_acoustic(self.conv.model, self.vec, self.f0, self.spk, self.plan,
                                 self.chunking.crossfade_frames, sampler=d.sampler, steps=d.steps,
                                 temperature=d.temperature, noise=NoiseField(d.seed),
                                 runtime=self.conv.runtime, cfg_strength=d.cfg_strength)
+        self.cpu["acoustic"] = time.process_time() - cpu
         return time.perf_counter() - t0
 
     def vocoder(self) -> float:
         from gvc.inference.synthesis import run_vocoder
 
-        t0 = time.perf_counter()
+        t0, cpu = time.perf_counter(), time.process_time()
         run_vocoder(self.conv.vocoder, self.mel, self.f0, 1)
+        self.cpu["vocoder"] = time.process_time() - cpu
         return time.perf_counter() - t0
 
 
@@ -212,12 +235,15 @@ def child(args: argparse.Namespace) -> None:
 
 
 def speed(args: argparse.Namespace, files: dict[str, Path], work: Path) -> list[dict]:
-    """Per-stage timings of one song; prints a markdown table."""
+    """Per-stage timings of one song; prints a markdown table (`--derive` applies to families
+    with an Euler sampler; others are timed directly)."""
+    from gvc.decoders.registry import sampler_names
+
     song = make_song(work / f"song-{int(args.seconds)}s.wav", args.seconds)
     groups: dict[str, list[str]] = {}
     for setting in args.configs:
         groups.setdefault(parse_setting(setting, args.preset)[0], []).append(setting)
-    measured, first = {}, None
+    measured, cpu, first = {}, {}, None
     for preset, settings in groups.items():
         t0 = time.perf_counter()
         conv = converter_for(model_files(work, preset, args) if preset != args.preset else files,
@@ -226,16 +252,20 @@ def speed(args: argparse.Namespace, files: dict[str, Path], work: Path) -> list[
         st = Stages(conv, files, song)
         first = first or st
         st.acoustic(f"{parse_setting(settings[0], preset)[1]}:1")  # builds kernels, untimed
-        if args.derive:
-            one, two = st.acoustic("euler:1"), st.acoustic("euler:2")
+        if args.derive and "euler" in sampler_names(conv.model.decoder.name):
+            one, cpu_one = st.acoustic("euler:1"), st.cpu["acoustic"]
+            two, cpu_two = st.acoustic("euler:2"), st.cpu["acoustic"]
             evaluation, encoder = two - one, 2 * one - two
             print(f"acoustic model: encoder+chunking {encoder:.1f} s, one network evaluation "
                   f"{evaluation:.1f} s ({len(st.plan)} chunks)")
             for setting in settings:
-                measured[setting] = encoder + parse_setting(setting, preset)[2] * evaluation
+                steps = parse_setting(setting, preset)[2]
+                measured[setting] = encoder + steps * evaluation
+                cpu[setting] = 2 * cpu_one - cpu_two + steps * (cpu_two - cpu_one)
         else:
             for setting in settings:
                 measured[setting] = st.acoustic(setting.split("/")[-1])
+                cpu[setting] = st.cpu["acoustic"]
     n = first.seconds
     warm = Stages(first.conv, files, make_song(work / "warm.wav", 2.0))
     warm.acoustic(f"{first.conv.model.decoder.default_sampler}:1")
@@ -244,16 +274,24 @@ def speed(args: argparse.Namespace, files: dict[str, Path], work: Path) -> list[
     units, pitch = first.timings["units"], first.timings["pitch"]
     print(f"\n{n:.0f} s song, RTF = compute s / audio s (lower is faster)"
           f"{'; acoustic derived from 1- and 2-step runs' if args.derive else ''}\n")
-    print("| model | sampler | steps | cfg | units | pitch | acoustic | vocoder | end to end |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("CPU = process CPU seconds (all threads) / audio s: what the song costs the machine, "
+          "and a wall-clock figure that other load on the machine does not inflate\n")
+    print("| model | sampler | steps | cfg | units | pitch | acoustic | vocoder | end to end | "
+          "CPU: features | CPU: acoustic | CPU: vocoder | CPU: end to end |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     rows = []
     for setting, acoustic in measured.items():
         preset, sampler, steps, cfg = parse_setting(setting, args.preset)
         total = units + pitch + acoustic + voc
+        c_feat, c_voc, c_ac = first.cpu["features"], first.cpu["vocoder"], cpu.get(setting)
+        c_total = f"{(c_feat + c_ac + c_voc) / n:.3f}" if c_ac is not None else "-"
+        c_ac_txt = f"{c_ac / n:.3f}" if c_ac is not None else "-"
         print(f"| {preset} | {sampler} | {steps} | {cfg:g} | {units / n:.3f} | {pitch / n:.3f} | "
-              f"{acoustic / n:.3f} | {voc / n:.3f} | {total / n:.3f} |", flush=True)
+              f"{acoustic / n:.3f} | {voc / n:.3f} | {total / n:.3f} | {c_feat / n:.3f} | "
+              f"{c_ac_txt} | {c_voc / n:.3f} | {c_total} |", flush=True)
         rows.append({"setting": setting, "seconds": n, "units": units, "pitch": pitch,
-                     "acoustic": acoustic, "vocoder": voc, "derived": args.derive})
+                     "acoustic": acoustic, "vocoder": voc, "derived": args.derive,
+                     "cpu_features": c_feat, "cpu_acoustic": c_ac, "cpu_vocoder": c_voc})
     print(f"\npeak RSS of this process (full chunks of every stage): {peak_rss_mib():.0f} MiB")
     return rows
 

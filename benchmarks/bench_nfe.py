@@ -25,6 +25,10 @@ The reference's own accuracy is printed too (`--reference-check` at the referenc
 against it, on the first utterance). With `--cfg W ...` (flow models trained with condition
 dropout) every table is repeated per guidance strength, with its own reference.
 
+With `--student FILE` (a consistency model `gvc distill` made of `--model`), the student's
+K-step sampling (K = each --nfe; K evaluations) starts from the same state and is tabled as
+`student` beside the teacher's samplers; its encoder is the teacher's (frozen in distillation).
+
 A sampler may carry keyword options after a colon, to compare variants of one solver:
 
     python benchmarks/bench_nfe.py --samplers euler dpm-solver-2 \
@@ -45,7 +49,7 @@ import torch
 
 from gvc.dataset.index import read_index
 from gvc.decoders.noise import noise_from
-from gvc.decoders.registry import get_sampler, parse_sampler_options, sampler_names
+from gvc.decoders.registry import parse_sampler_options, sampler_names
 from gvc.export.model_file import load_exported
 from gvc.models import fix_len_compatibility
 from gvc.training.data import usable_frames
@@ -92,6 +96,20 @@ def load_cases(model, demo: Path, items: int, max_frames: int) -> list[Case]:
     return cases
 
 
+def load_student(path: Path, teacher):
+    """A consistency student of `teacher` (its encoder must be the teacher's)."""
+    student, _, _ = load_exported(path)
+    if student.decoder.name != "consistency" or \
+            student.decoder.base.name != teacher.decoder.name:
+        raise SystemExit(f"{path}: not a consistency student of a {teacher.decoder.name} model")
+    ours = student.state_dict()
+    if any(not torch.equal(v, ours[k]) for k, v in teacher.state_dict().items()
+           if not k.startswith("decoder.")):
+        raise SystemExit(f"{path}: its encoder differs from the teacher's (another teacher?)")
+    student.decoder.to(memory_format=torch.channels_last)
+    return student
+
+
 def parse_sampler(text: str) -> tuple[str, dict]:
     """`name[:key=value,...]` -> (name, options), the options read as `gvc infer --sampler-opt`."""
     name, _, rest = text.partition(":")
@@ -114,7 +132,9 @@ def run(args: argparse.Namespace) -> dict:
     samplers = args.samplers or sampler_names(family)
     cases = load_cases(model, args.demo, args.items, args.max_frames)
     temperature = cfg.infer.temperature
+    student = load_student(args.student, model) if args.student else None
     rows = [(label, w) for w in args.cfg for label in samplers]
+    rows += [("student", w) for w in args.cfg] if student is not None else []
     errors = {r: {n: [] for n in args.nfe} for r in rows}
     data_err = {r: {n: [] for n in args.nfe} for r in rows}
     ref_data: dict[float, list[float]] = {w: [] for w in args.cfg}
@@ -122,7 +142,8 @@ def run(args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     for case in cases:
         for seed in args.seeds:
-            z = model.decoder.initial_state(case.mu, case.mask, temperature,
+            mu_state = model.decoder.normalise(case.mu, case.mask)  # EDM: the scaled mel
+            z = model.decoder.initial_state(mu_state, case.mask, temperature,
                                             noise_from(torch.Generator().manual_seed(seed)))
             for w in args.cfg:
                 ref = model.sample(case.mu, case.mask, case.spk_emb, sampler=args.reference,
@@ -133,16 +154,20 @@ def run(args: argparse.Namespace) -> dict:
                                          sampler=args.reference_check,
                                          steps=args.reference_steps, z=z.clone(), cfg_strength=w)
                     ref_check.append(masked_l1(check, ref, case.mask))
-                for label in samplers:
-                    name, options = parse_sampler(label)
-                    per_step = get_sampler(name, family).nfe_per_step
+                for label in samplers + (["student"] if student is not None else []):
+                    who = student if label == "student" else model
+                    name, options = ("consistency", {}) if label == "student" else \
+                        parse_sampler(label)
+                    spec = who.decoder.sampler(name)
                     for nfe in args.nfe:
-                        if nfe % per_step:
+                        steps = next((k for k in range(1, nfe + 1) if spec.nfe_for(k) == nfe),
+                                     None)
+                        if steps is None:
                             continue
-                        out = model.sample(case.mu, case.mask, case.spk_emb, sampler=name,
-                                           steps=nfe // per_step, z=z.clone(), cfg_strength=w,
-                                           generator=torch.Generator().manual_seed(seed + 1),
-                                           **options)
+                        out = who.sample(case.mu, case.mask, case.spk_emb, sampler=spec.name,
+                                         steps=steps, z=z.clone(), cfg_strength=w,
+                                         generator=torch.Generator().manual_seed(seed + 1),
+                                         **options)
                         errors[(label, w)][nfe].append(masked_l1(out, ref, case.mask))
                         data_err[(label, w)][nfe].append(masked_l1(out, case.mel, case.mask))
         print(f"  {case.name}: {case.mel.shape[-1]} frames done "
@@ -186,6 +211,7 @@ def main() -> None:
     ap.add_argument("--nfe", type=int, nargs="+", default=[4, 8, 10, 20])
     ap.add_argument("--model", type=Path, help="model file (default <demo>/gvc.pth)")
     ap.add_argument("--samplers", nargs="+", help="default: every sampler of the model's family")
+    ap.add_argument("--student", type=Path, help="a consistency model distilled from --model")
     ap.add_argument("--reference", default="euler", help="sampler of the reference solution")
     ap.add_argument("--reference-steps", type=int, default=1000)
     ap.add_argument("--reference-check", default="dpm-solver-3",

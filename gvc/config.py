@@ -164,7 +164,10 @@ def _coerce(value: Any, hint: Any, key: str, src: str) -> Any:
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise ConfigError(f"{src}: {key} must be a list of {len(args)} values, got {value!r}")
         return tuple(_coerce(v, a, key, src) for v, a in zip(value, args, strict=True))
-    if hint is bool:
+    if hint is dict or origin is dict:  # a nested options block, checked by its owner
+        if isinstance(value, dict):
+            return value
+    elif hint is bool:
         if isinstance(value, bool):
             return value
     elif hint is int:
@@ -211,6 +214,11 @@ def _build_block(cls: type, data: Any, block: str, src: str) -> Any:
         return cls(**kwargs)
     except ValueError as exc:  # range checks of option dataclasses (__post_init__)
         raise ConfigError(f"{src}: {exc}") from exc
+
+
+build_block = _build_block
+"""Public name of `_build_block(cls, data, block, source)`: a typed block from a mapping (used
+for options nested in a decoder block, e.g. a consistency student's teacher options)."""
 
 
 def _decoder_block(data: dict, decoder: str, source: str) -> Any:

@@ -15,6 +15,7 @@ import typer
 from gvc import __version__
 from gvc.cli import dataset as _dataset
 from gvc.cli import demo as _demo
+from gvc.cli import distill as _distill
 from gvc.cli import eval as _eval
 from gvc.cli import export as _export
 from gvc.cli import infer as _infer
@@ -50,6 +51,7 @@ def _root(
 _prepare.register(app)
 _dataset.register(app)
 _train.register(app)
+_distill.register(app)
 _export.register(app)
 _infer.register(app)
 _vocoder.register(app)

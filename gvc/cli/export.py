@@ -102,6 +102,8 @@ def export(
         table.add_row(
             "source", f"{src.get('file')} (step {src.get('step')}, epoch {src.get('epoch')})"
         )
+        if src.get("weights", "online") != "online":
+            table.add_row("weights", src["weights"])
     infer = meta["config"]["infer"]
     table.add_row("decoding", f"{infer['sampler']} x {infer['steps']}, temperature "
                   f"{infer['temperature']}, cfg {infer['cfg_strength']}")

@@ -12,6 +12,13 @@ Shapes (100 mel frames/s, T a multiple of 4):
     spk_emb        [B, n_embs]      the model's speaker embedding (`GradSVC.spk_emb` output)
     t              [B]              the family's time variable (float32 for the network)
 
+Distillation view (`gvc distill`, `gvc.decoders.consistency`): a family that can be a teacher
+also implements `distill_grid`, `perturb`, `denoised` and `drift`, which describe its
+probability-flow ODE in its own time variable, so the consistency student and the distillation
+objective never branch on family names. `normalise` / `denormalise` map the natural-log mel to
+the family's sampler state space and back (identity except for EDM, whose sigma_data assumes a
+scaled mel).
+
 A new family is one module: subclass `DecoderFamily`, decorate it with `@register_decoder`,
 register its samplers with `gvc.decoders.registry.register_sampler(..., decoder=NAME)`, and add
 the module to `FAMILY_MODULES`. Its typed options (if any) are a dataclass named in
@@ -32,7 +39,8 @@ from gvc.decoders.noise import NoiseFn, noise_from
 from gvc.decoders.registry import SamplerSpec, get_sampler
 from gvc.errors import ConfigError
 
-FAMILY_MODULES: tuple[str, ...] = ("gvc.decoders.score", "gvc.decoders.flow")
+FAMILY_MODULES: tuple[str, ...] = ("gvc.decoders.score", "gvc.decoders.flow", "gvc.decoders.edm",
+                                   "gvc.decoders.consistency")
 """Modules whose import registers a decoder family."""
 
 Field = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -75,9 +83,67 @@ class DecoderFamily(nn.Module, ABC):
         """The raw estimator output [B, F, T] (masked)."""
         return self.estimator(x, mask, mu, t, spk_emb)
 
-    def field(self, mu: torch.Tensor, mask: torch.Tensor, spk_emb: torch.Tensor) -> Field:
-        """The estimator with its conditioning bound: `field(x, t) -> [B, F, T]`."""
-        return lambda x, t: self(x, mask, mu, t, spk_emb)
+    def field(self, mu: torch.Tensor, mask: torch.Tensor, spk_emb: torch.Tensor,
+              estimator: nn.Module | None = None) -> Field:
+        """The estimator with its conditioning bound: `field(x, t) -> [B, F, T]`.
+
+        `estimator` replaces the family's own network (same architecture), e.g. the EMA target
+        of a distillation run; mu is in the sampler state space (`normalise`).
+        """
+        net = self.estimator if estimator is None else estimator
+        return lambda x, t: net(x, mask, mu, t, spk_emb)
+
+    # ------------------------------------------------------------------ state space
+    def normalise(self, mel: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Natural-log mel [B, F, T] -> the sampler state space (identity by default; a family
+        that rescales keeps padding ([B, 1, T] mask = 0) at 0)."""
+        return mel
+
+    def denormalise(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Inverse of `normalise` on valid frames ([B, 1, T] mask; padding stays 0)."""
+        return x
+
+    # ------------------------------------------------------------------ distillation view
+    def distill_grid(self, points: int) -> torch.Tensor:
+        """[points] float64 times of the family's probability-flow ODE: index 0 is the data end
+        t_min (where a consistency function is the identity), index -1 the noise end t_max,
+        where sampling starts (`initial_state`)."""
+        raise ConfigError(f"the {self.name} decoder cannot be a distillation teacher")
+
+    def perturb(self, x0: torch.Tensor, mu: torch.Tensor, mask: torch.Tensor, t: torch.Tensor,
+                noise: torch.Tensor) -> torch.Tensor:
+        """A draw of x_t given clean x0 (the forward marginal), state space, masked.
+
+        Args:
+            x0, mu: [B, F, T]; mask: [B, 1, T]; t: [B] times; noise: [B, F, T] N(0, I).
+        """
+        raise ConfigError(f"the {self.name} decoder cannot be a distillation teacher")
+
+    def denoised(self, out: torch.Tensor, x: torch.Tensor, t: torch.Tensor,
+                 mu: torch.Tensor) -> torch.Tensor:
+        """The data estimate E[x0 | x_t] [B, F, T] from the field output `out` at (x, t [B])."""
+        raise ConfigError(f"the {self.name} decoder cannot be a distillation teacher")
+
+    def drift(self, out: torch.Tensor, x: torch.Tensor, t: torch.Tensor,
+              mu: torch.Tensor) -> torch.Tensor:
+        """dx/dt of the probability-flow ODE [B, F, T] from the field output `out` at (x, t)."""
+        raise ConfigError(f"the {self.name} decoder cannot be a distillation teacher")
+
+    def ode_step(self, field: Field, x: torch.Tensor, t: torch.Tensor, t_next: torch.Tensor,
+                 mu: torch.Tensor, *, heun: bool = True) -> torch.Tensor:
+        """One step of the probability-flow ODE from per-item times t to t_next ([B] each).
+
+        Euler x' = x + (t_next - t) d(x, t), with Heun's correction (the trapezoid of d at both
+        ends, Karras et al. 2022 Algorithm 1) when `heun`; d is `drift` of the field output.
+        Costs 1 or 2 field evaluations; `field` takes the times as given (float32).
+        """
+        dt = (t_next.double() - t.double()).to(device=x.device, dtype=x.dtype)[:, None, None]
+        d = self.drift(field(x, t), x, t, mu)
+        x_euler = x + dt * d
+        if not heun:
+            return x_euler
+        d_next = self.drift(field(x_euler, t_next), x_euler, t_next, mu)
+        return x + dt * 0.5 * (d + d_next)
 
     # ------------------------------------------------------------------ objective
     @abstractmethod
@@ -141,7 +207,8 @@ class DecoderFamily(nn.Module, ABC):
             sampler, steps: a sampler of this family and its step count (None = defaults).
             temperature: see `temperature_help` (unused when `z` is given).
             generator / noise: the source of every random number (noise overrides generator).
-            z: explicit initial state (the family's meaning; e.g. noise at t = 0 for flow).
+            z: explicit initial state (the family's meaning and state space; e.g. noise at
+                t = 0 for flow).
             cfg_strength: classifier-free guidance strength (families that support it).
             options: extra keywords of the sampler (`--sampler-opt`).
         """
@@ -149,15 +216,18 @@ class DecoderFamily(nn.Module, ABC):
         draw = noise_from(generator, noise)
         if mu.dtype in (torch.float16, torch.bfloat16):  # keep the sampler state in float32
             mu, mask = mu.float(), mask.float()
+        mu = self.normalise(mu, mask)
         if z is None:
             z = self.initial_state(mu, mask, temperature, draw)
         field = self.guided_field(mu, mask, spk_emb, cfg_strength)
         steps = self.default_steps if steps is None else steps
-        return spec.fn(field, z, mu, mask, steps, noise=draw,
-                       **self.sampler_context(), **options)
+        x = spec.fn(field, z, mu, mask, steps, noise=draw, **self.sampler_context(), **options)
+        return self.denormalise(x, mask)
 
-    def check_sampler_options(self, name: str | None, options: dict[str, object]) -> None:
-        """Try `options` on a 4-frame dummy with a zero field (no network), 2 steps.
+    def check_sampler_options(self, name: str | None, options: dict[str, object],
+                              steps: int = 2) -> None:
+        """Try `options` on a 4-frame dummy with a zero field (no network), `steps` steps (the
+        run's, for options whose validity depends on them; 2 when < 1).
 
         Raises:
             ConfigError: an option gvc fills itself, or one the sampler rejects.
@@ -169,7 +239,8 @@ class DecoderFamily(nn.Module, ABC):
                               "--steps/--seed/--temperature for those")
         z = torch.zeros(1, 4, 4)  # the field is zero, so the mel size does not matter
         try:
-            spec.fn(lambda x, t: torch.zeros_like(x), z, z, torch.ones(1, 1, 4), 2,
+            spec.fn(lambda x, t: torch.zeros_like(x), z, z, torch.ones(1, 1, 4),
+                    steps if steps >= 1 else 2,
                     noise=noise_from(torch.Generator()), **self.sampler_context(), **options)
         except (TypeError, ValueError) as err:
             given = ", ".join(f"{k}={v}" for k, v in options.items())

@@ -135,6 +135,26 @@ class FlowDecoder(DecoderFamily):
     def sampler_context(self) -> dict[str, object]:
         return {"sigma_min": self.options.sigma_min}
 
+    # ------------------------------------------------------------------ distillation view
+    def distill_grid(self, points: int) -> torch.Tensor:
+        """Uniform in t from 1 (data, t_min) down to 0 (noise, where sampling starts)."""
+        return torch.linspace(1.0, 0.0, points, dtype=torch.float64)
+
+    def perturb(self, x0: torch.Tensor, mu: torch.Tensor, mask: torch.Tensor, t: torch.Tensor,
+                noise: torch.Tensor) -> torch.Tensor:
+        return self.path(x0, noise, t)[0] * mask
+
+    def denoised(self, out: torch.Tensor, x: torch.Tensor, t: torch.Tensor,
+                 mu: torch.Tensor) -> torch.Tensor:
+        """x1 = (1 - sigma_min) x_t + (1 - (1 - sigma_min) t) v (solve `path` for x1 given v)."""
+        k = 1.0 - self.options.sigma_min
+        tt = t.to(x.dtype)[:, None, None]
+        return k * x + (1.0 - k * tt) * out
+
+    def drift(self, out: torch.Tensor, x: torch.Tensor, t: torch.Tensor,
+              mu: torch.Tensor) -> torch.Tensor:
+        return out
+
     @classmethod
     def trained_for_guidance(cls, options: FlowOptions | None) -> bool:
         return options is not None and (options.drop_spk > 0 or options.drop_content > 0)

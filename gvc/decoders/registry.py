@@ -26,6 +26,8 @@ class SamplerSpec:
         stochastic: whether it draws noise after the initial state.
         description: one line for `--help` and docs.
         nfe_per_step: network evaluations per step (without guidance).
+        nfe: exact evaluations for a step count when it is not steps x nfe_per_step (e.g. EDM
+            Heun, whose last step to sigma = 0 is an Euler step: 2 steps - 1); see `nfe_for`.
     """
 
     name: str
@@ -34,6 +36,11 @@ class SamplerSpec:
     stochastic: bool
     description: str
     nfe_per_step: int = 1
+    nfe: Callable[[int], int] | None = None
+
+    def nfe_for(self, steps: int) -> int:
+        """Network evaluations of `steps` steps (without guidance)."""
+        return self.nfe(steps) if self.nfe is not None else steps * self.nfe_per_step
 
 
 _REGISTRY: dict[tuple[str, str], SamplerSpec] = {}
@@ -41,14 +48,16 @@ _loaded = False
 
 
 def register_sampler(name: str, *, decoder: str, stochastic: bool, description: str,
-                     nfe_per_step: int = 1) -> Callable[[Callable], Callable]:
+                     nfe_per_step: int = 1,
+                     nfe: Callable[[int], int] | None = None) -> Callable[[Callable], Callable]:
     """Decorator registering `fn` as sampler `name` of family `decoder` (once per family)."""
 
     def wrap(fn: Callable) -> Callable:
         key = (decoder, name)
         if key in _REGISTRY and _REGISTRY[key].fn is not fn:
             raise ValueError(f"sampler {name!r} of the {decoder!r} decoder is already registered")
-        _REGISTRY[key] = SamplerSpec(name, decoder, fn, stochastic, description, nfe_per_step)
+        _REGISTRY[key] = SamplerSpec(name, decoder, fn, stochastic, description, nfe_per_step,
+                                     nfe)
         return fn
 
     return wrap

@@ -19,6 +19,7 @@ ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """score(x [B, F, T], t [B] float32) -> [B, F, T] estimate of grad log p_t(x), masked."""
 
 T_OFFSET = 1e-5  # training times are clamped to [1e-5, 1 - 1e-5] (sigma_t > 0)
+T_DISTILL = 1e-3  # data end of the distillation grid (sigma_t = 0.0077; lambda finite)
 
 
 def _per_item(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -127,6 +128,29 @@ class ScoreDecoder(DecoderFamily):
 
     def sampler_context(self) -> dict[str, object]:
         return {"schedule": self.schedule}
+
+    # ------------------------------------------------------------------ distillation view
+    def distill_grid(self, points: int) -> torch.Tensor:
+        """Uniform in half log-SNR lambda from t = 1e-3 up to t = 1 (DPM-Solver's spacing)."""
+        return sch.logsnr_grid(self.schedule, points - 1, 1.0, T_DISTILL).flip(0)
+
+    def perturb(self, x0: torch.Tensor, mu: torch.Tensor, mask: torch.Tensor, t: torch.Tensor,
+                noise: torch.Tensor) -> torch.Tensor:
+        return diffuse(x0, mu, mask, t, self.schedule, noise)
+
+    def denoised(self, out: torch.Tensor, x: torch.Tensor, t: torch.Tensor,
+                 mu: torch.Tensor) -> torch.Tensor:
+        """Tweedie: x0 = mu + (y + sigma_t^2 s) / alpha_t with y = x - mu and s the score."""
+        t64 = t.detach().cpu().double()
+        a = _per_item(sch.alpha(self.schedule, t64), x)
+        var = _per_item(-torch.expm1(-sch.cum_beta(self.schedule, t64)), x)
+        return mu + (x - mu + var * out) / a
+
+    def drift(self, out: torch.Tensor, x: torch.Tensor, t: torch.Tensor,
+              mu: torch.Tensor) -> torch.Tensor:
+        """Probability-flow ODE of the mu-shifted VP-SDE: dx/dt = beta(t) (mu - x - s) / 2."""
+        b = _per_item(sch.beta(self.schedule, t.detach().cpu().double()), x)
+        return 0.5 * b * (mu - x - out)
 
 
 from gvc.decoders import samplers as _samplers  # noqa: E402,F401  (registers the score samplers)

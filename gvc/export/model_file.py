@@ -108,9 +108,30 @@ def _read_gvc_file(path: Path | str, what: str) -> tuple[dict, dict[str, Any], C
     return ckpt, meta, cfg, _build_strict(cfg, ckpt["model"], path)
 
 
+def _export_weights(ckpt: dict, model: GradSVC, path: Path | str) -> str:
+    """Load the training objective's `export_weights` (e.g. the slow EMA of a distilled
+    student, `gvc.training.distill`) over the online weights; returns which weights are used.
+
+    Raises:
+        CheckpointError: export weights with keys or shapes the model does not have.
+    """
+    weights = (ckpt.get("objective") or {}).get("export_weights")
+    if not weights:
+        return "online"
+    own = model.state_dict()
+    bad = [k for k, v in weights.items() if k not in own or own[k].shape != v.shape]
+    if bad:
+        raise CheckpointError(f"{path}: its export weights do not fit the model ({bad[0]}, "
+                              f"{len(bad)} in all); the checkpoint is damaged")
+    model.load_state_dict(weights, strict=False)
+    return "slow EMA (export_weights)"
+
+
 def export_checkpoint(checkpoint: Path | str, out: Path | str, *, half: bool = False,
                       force: bool = False) -> ExportResult:
     """Write an inference-only file from a gvc training checkpoint.
+
+    A distillation checkpoint (`gvc distill`) exports its slow EMA weights (`source.weights`).
 
     Args:
         checkpoint: a `ckpt-*.pt` written by `gvc train`.
@@ -123,10 +144,11 @@ def export_checkpoint(checkpoint: Path | str, out: Path | str, *, half: bool = F
         ConfigError: `out` exists (without `force`) or is the input.
     """
     ckpt, meta, cfg, model = _read_gvc_file(checkpoint, "is not a gvc training checkpoint")
+    weights = _export_weights(ckpt, model, checkpoint)
     state = _state_for_file(model, half)
     source = {"kind": "gvc-training", "file": Path(checkpoint).name,
               "step": ckpt.get("steps"), "epoch": ckpt.get("epoch"),
-              "run": meta.get("run", {})}
+              "run": meta.get("run", {}), "weights": weights}
     new_meta = build_meta(cfg, meta.get("features") or {}, kind="model", source=source,
                           dtype="float16" if half else "float32")
     _write(Path(out), state, new_meta, force, [Path(checkpoint)])

@@ -155,8 +155,9 @@ class Converter:
         decoder = self.model.decoder
         name = decoder.sampler(sampler or inf.sampler).name
         options = dict(options or {})
+        steps = inf.steps if steps is None else steps
         if options:
-            decoder.check_sampler_options(name, options)
+            decoder.check_sampler_options(name, options, steps)
         cfg = inf.cfg_strength if cfg_strength is None else float(cfg_strength)
         if cfg < 0:
             raise ConfigError(f"--cfg-strength must be >= 0, got {cfg}")
@@ -165,7 +166,6 @@ class Converter:
                               "without condition dropout, so it has no unconditional branch "
                               "to guide with; use 0 (a flow model trained with flow.drop_spk or "
                               "flow.drop_content > 0 supports it)")
-        steps = inf.steps if steps is None else steps
         temp = inf.temperature if temperature is None else temperature
         if steps < 1:
             raise ConfigError(f"--steps must be >= 1, got {steps}")

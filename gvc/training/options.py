@@ -13,49 +13,60 @@ if TYPE_CHECKING:
     from gvc.config import Config
     from vocoder.diffwave.config import VocoderConfig
 
-__all__ = ["StepRecord", "TrainOptions", "TrainResult", "TrainingDiverged"]
+__all__ = ["RunOptions", "StepRecord", "TrainOptions", "TrainResult", "TrainingDiverged"]
 
 
-@dataclass
-class TrainOptions:
-    """Everything `gvc train` passes to `train` (CLI flags; the rest comes from `config`).
+@dataclass(kw_only=True)
+class RunOptions:
+    """What every training run takes besides its model (`gvc train`, `gvc distill`).
 
     Attributes:
-        config: the loaded config. config_name: its name (default run folder `logs/<name>`).
         data: data tree root, used to build the index when absent.
-        run_dir: checkpoints, TensorBoard and the resolved config (default `logs/<config_name>`).
+        run_dir: checkpoints, TensorBoard and the resolved config.
         train_files / valid_files: index files (default: the config's `train.*_files`).
         valid_count: validation utterances when the index is built here.
         resume: `auto` (latest checkpoint in run_dir, if any), `none`, or a checkpoint path.
-        init_from: weights to fine-tune from (gvc or Grad-SVC file), loaded strictly.
-        freeze: modules to freeze (`finetune` = Grad-SVC's set); default none.
-        lr: learning rate (default `train.learning_rate`, or the resumed run's).
         max_steps: stop after this many optimizer steps in total.
-        device / precision: `auto|cpu|cuda[:N]`; `fp32|bf16` (default `train.precision`).
-        log_every: scalar/log-line interval; valid_every: validation interval in steps
-            (default every `train.test_step` epochs).
+        device: `auto|cpu|cuda[:N]`.
+        log_every: scalar/log-line interval in steps.
         console: Rich console for tables and the progress bar (None: logging only).
         callbacks: called with a `StepRecord` after every step, on every rank.
     """
 
-    config: Config | VocoderConfig  # VocoderConfig: gvc train-vocoder
-    config_name: str = "run"
     data: Path = Path("data_gvc")
     run_dir: Path | None = None
     train_files: Path | None = None
     valid_files: Path | None = None
     valid_count: int = 10
     resume: str = "auto"
+    max_steps: int | None = None
+    device: str = "auto"
+    log_every: int = 10
+    console: Any = None
+    callbacks: list[Callable[[StepRecord], None]] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class TrainOptions(RunOptions):
+    """Everything `gvc train` passes to `train` (CLI flags; the rest comes from `config`), keyword
+    arguments only; `RunOptions` lists the shared ones (run_dir defaults to `logs/<config_name>`).
+
+    Attributes:
+        config: the loaded config. config_name: its name (default run folder `logs/<name>`).
+        init_from: weights to fine-tune from (gvc or Grad-SVC file), loaded strictly.
+        freeze: modules to freeze (`finetune` = Grad-SVC's set); default none.
+        lr: learning rate (default `train.learning_rate`, or the resumed run's).
+        precision: `fp32|bf16` (default `train.precision`).
+        valid_every: validation interval in steps (default every `train.test_step` epochs).
+    """
+
+    config: Config | VocoderConfig  # VocoderConfig: gvc train-vocoder
+    config_name: str = "run"
     init_from: Path | None = None
     freeze: tuple[str, ...] = ()
     lr: float | None = None
-    max_steps: int | None = None
-    device: str = "auto"
     precision: str | None = None
-    log_every: int = 10
     valid_every: int | None = None
-    console: Any = None
-    callbacks: list[Callable[[StepRecord], None]] = field(default_factory=list)
 
 
 @dataclass

@@ -8,8 +8,9 @@ hands it to `gvc.training.loop.run_loop`.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.utils.data import DataLoader
@@ -25,6 +26,7 @@ from gvc.training.objective import AcousticObjective
 from gvc.training.options import TrainOptions, TrainResult
 from gvc.training.sampler import EpochBatchSampler
 from gvc.training.setup import (
+    RunData,
     effective_config,
     ensure_index,
     load_data,
@@ -35,6 +37,7 @@ from gvc.training.setup import (
 from gvc.training.state import seed_everything
 
 if TYPE_CHECKING:
+    from gvc.config import Config
     from gvc.training.distributed import DistContext
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,9 @@ def setup_acoustic(opts: TrainOptions, ctx: DistContext, device: torch.device) -
     """
     cfg, t = opts.config, opts.config.train
     precision, runtime, run_dir = run_place(opts, t.precision, device)
+    if cfg.grad.decoder == "consistency":
+        raise ConfigError("a consistency model is made by distilling its teacher: gvc distill "
+                          "--teacher MODEL.gvc.pth, not gvc train")
 
     # 1. what to resume, and whether it fits this config
     resume_path = resolve_resume(opts.resume, run_dir)
@@ -74,18 +80,9 @@ def setup_acoustic(opts: TrainOptions, ctx: DistContext, device: torch.device) -
         log.info("the config names train.pretrain=%s; it is not loaded unless you pass "
                  "--init-from (and --lr / --freeze for Grad-SVC's fine-tuning)", t.pretrain)
 
-    # 2. data: index, files, shapes, lengths, feature metadata
-    train_files = Path(opts.train_files or t.train_files)
-    valid_files = Path(opts.valid_files or t.valid_files)
-    ensure_index(opts.data, train_files, valid_files, opts.valid_count, t.seed, ctx)
-    data = load_data(cfg, train_files, valid_files)
-    sampler = EpochBatchSampler(len(data.train.items), t.batch_size, seed=t.seed,
-                                rank=ctx.rank, world_size=ctx.world_size)
-    if len(sampler) == 0:
-        raise DataLayoutError(
-            f"{len(data.train.items)} usable training utterances make no full batch of "
-            f"{t.batch_size} per process ({ctx.world_size} process(es)); lower "
-            "train.batch_size or add data")
+    # 2. data: index, files, shapes, lengths, feature metadata; loaders
+    loaders = load_run_data(opts, cfg, ctx, device, vec_noise_std=t.vec_noise_std)
+    data, sampler = loaders.data, loaders.sampler
 
     # 3. model, weights, freezing, optimizer (still no training compute)
     from gvc.models import GradSVC, load_acoustic_state
@@ -118,16 +115,8 @@ def setup_acoustic(opts: TrainOptions, ctx: DistContext, device: torch.device) -
                 "lr": base_lr, "precision": precision, "world_size": ctx.world_size,
                 "device": device.type}
 
-    # 4. loaders
-    train_set = FeatureDataset(data.train.items, max_frames=t.max_frames,
-                               vec_noise_std=t.vec_noise_std, seed=t.seed, train=True)
-    workers = t.num_workers
-    loader = DataLoader(train_set, batch_sampler=sampler, collate_fn=collate,
-                        num_workers=workers, persistent_workers=workers > 0,
-                        pin_memory=device.type == "cuda",
-                        worker_init_fn=quiet_worker if workers else None)
-    valid_set = FeatureDataset(data.valid.items, max_frames=t.max_frames, seed=t.seed,
-                               train=False)
+    # 4. validation
+    valid_set = loaders.valid_set
     vsampler = EpochBatchSampler(len(valid_set), t.batch_size, shuffle=False, drop_last=False)
     valid_batches = DataLoader(valid_set, batch_sampler=vsampler, collate_fn=collate) \
         if ctx.is_main and len(valid_set) else None
@@ -145,18 +134,64 @@ def setup_acoustic(opts: TrainOptions, ctx: DistContext, device: torch.device) -
     run = TrainRun(opts=opts, train=cfg.train, ctx=ctx, runtime=runtime, run_dir=run_dir,
                    objective=objective, model=model,
                    optimizer=optim.build_optimizer(model, t, base_lr), base_lr=base_lr,
-                   loader=loader, sampler=sampler, steps_per_epoch=steps_per_epoch,
+                   loader=loaders.loader, sampler=sampler, steps_per_epoch=steps_per_epoch,
                    valid_every=valid_every, logger=logger, meta_run=meta_run,
                    data_order={"items": len(data.train.items), "batch_size": t.batch_size,
                                "world_size": ctx.world_size, "seed": t.seed})
     if ckpt:
         restore(run, ckpt, resume_path)
     if ctx.is_main:
-        _write_run_files(run, cfg, report, resume_path, data)
+        write_run_files(run, cfg, report, resume_path, data)
     return run
 
 
-def _write_run_files(run: TrainRun, cfg, report, resume_path, data) -> None:
+@dataclass
+class RunLoaders:
+    """A run's validated items and its loaders (no training compute yet)."""
+
+    data: RunData
+    sampler: EpochBatchSampler  # resumable order of the training batches
+    loader: DataLoader  # training batches
+    valid_set: FeatureDataset  # validation items (unbatched)
+
+
+def load_run_data(opts: TrainOptions, cfg: Config, ctx: DistContext, device: torch.device, *,
+                  vec_noise_std: float) -> RunLoaders:
+    """Index (built when absent), item and feature checks, and the training loader.
+
+    Args:
+        vec_noise_std: the V2 unit perturbation of the training set (0 = clean features).
+
+    Raises:
+        GvcError subclasses: bad index or data, or too few items for one batch per process.
+    """
+    t = cfg.train
+    train_files = Path(opts.train_files or t.train_files)
+    valid_files = Path(opts.valid_files or t.valid_files)
+    ensure_index(opts.data, train_files, valid_files, opts.valid_count, t.seed, ctx)
+    data = load_data(cfg, train_files, valid_files)
+    sampler = EpochBatchSampler(len(data.train.items), t.batch_size, seed=t.seed,
+                                rank=ctx.rank, world_size=ctx.world_size)
+    if len(sampler) == 0:
+        raise DataLayoutError(
+            f"{len(data.train.items)} usable training utterances make no full batch of "
+            f"{t.batch_size} per process ({ctx.world_size} process(es)); lower "
+            "train.batch_size or add data")
+    train_set = FeatureDataset(data.train.items, max_frames=t.max_frames,
+                               vec_noise_std=vec_noise_std, seed=t.seed, train=True)
+    workers = t.num_workers
+    loader = DataLoader(train_set, batch_sampler=sampler, collate_fn=collate,
+                        num_workers=workers, persistent_workers=workers > 0,
+                        pin_memory=device.type == "cuda",
+                        worker_init_fn=quiet_worker if workers else None)
+    valid_set = FeatureDataset(data.valid.items, max_frames=t.max_frames, seed=t.seed,
+                               train=False)
+    return RunLoaders(data, sampler, loader, valid_set)
+
+
+def write_run_files(run: TrainRun, cfg: Config, report: Any, resume_path: Path | None,
+                    data: RunData) -> None:
+    """`config.yaml` and `run.json` in the run folder, and the start-of-run log lines."""
     from gvc import __version__
     from gvc.config import dump_config
     from gvc.fileio import save_json
