@@ -14,8 +14,9 @@ synthetic singing.
   the consistency student `gvc distill` makes of that preset (random weights, the same cost as
   a distilled one): `base@consistency/consistency:1` is one-step conversion at V2-96 size.
   RTF = compute seconds / audio seconds (lower is faster). With `--derive`, the acoustic model
-  is timed with 1 and 2 steps only and each setting is computed as encoder + steps x one network evaluation (every score
-  sampler makes exactly `steps` evaluations; its own arithmetic is negligible).
+  is timed with 1 and 2 steps only and each setting is computed as encoder + steps x one
+  network evaluation (every score sampler makes exactly `steps` evaluations; its own arithmetic
+  is negligible).
 * Memory (`--memory-seconds`, default 60 and 600): a fresh child process converts one song of
   each length through `Converter.convert` and reports its RSS after loading the models and its
   peak RSS. `--memory-*` options choose lighter models/steps so the 10-minute run fits in
