@@ -35,7 +35,7 @@ from pathlib import Path
 def _mel(seconds: float):
     """A sung phrase's log-mel, [1, 100, T] (the same input for every vocoder)."""
     import torch
-    from gvc.synth import sing, singer_voice
+    from gvc.synthetic_singing import sing, singer_voice
 
     from vocoder import mel_spectrogram
 
@@ -108,7 +108,7 @@ def rtf(args: argparse.Namespace) -> list[dict]:
 
 def _corpus(work: Path) -> tuple[Path, Path]:
     """The demo corpus, prepared (waves-32k, mel) and indexed; returns (data root, files)."""
-    from gvc.synth import write_corpus
+    from gvc.synthetic_singing import write_corpus
 
     from gvc.dataset.index import index_line, split_valid
     from gvc.fileio import save_text

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from gvc.synth import sing, singer_voice
+from gvc.synthetic_singing import sing, singer_voice
 
 from gvc.errors import ConfigError
 from gvc.inference import Converter
