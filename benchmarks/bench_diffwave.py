@@ -35,8 +35,8 @@ from pathlib import Path
 def _mel(seconds: float):
     """A sung phrase's log-mel, [1, 100, T] (the same input for every vocoder)."""
     import torch
-    from gvc.synthetic_singing import sing, singer_voice
 
+    from gvc.synthetic_singing import sing, singer_voice
     from vocoder import mel_spectrogram
 
     audio = sing(singer_voice(0), seconds, 32000, seed=0)
@@ -108,11 +108,10 @@ def rtf(args: argparse.Namespace) -> list[dict]:
 
 def _corpus(work: Path) -> tuple[Path, Path]:
     """The demo corpus, prepared (waves-32k, mel) and indexed; returns (data root, files)."""
-    from gvc.synthetic_singing import write_corpus
-
     from gvc.dataset.index import index_line, split_valid
     from gvc.fileio import save_text
     from gvc.layout import DataTree, Feature
+    from gvc.synthetic_singing import write_corpus
     from prepare import steps
 
     raw, tree, files = work / "data_raw", DataTree(work / "data_gvc"), work / "files"

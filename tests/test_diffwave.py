@@ -248,9 +248,8 @@ def test_config_presets_and_strictness(tmp_path: Path):
 
 def _corpus(root: Path, seconds=(0.8, 0.3, 1.0)) -> Path:
     """data_gvc/ with waves-32k and mel written as gvc resample / extract-mel write them."""
-    from gvc.synthetic_singing import sing, singer_voice
-
     from gvc.audio import to_int16_peak, write_wav_int16
+    from gvc.synthetic_singing import sing, singer_voice
     from prepare.mel import write_mel
 
     for i, sec in enumerate(seconds):

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from gvc.synthetic_singing import sing, singer_voice
 
 from gvc.errors import ConfigError
 from gvc.inference import Converter
 from gvc.inference.synthesis import run_vocoder
+from gvc.synthetic_singing import sing, singer_voice
 from prepare.engine import run_task
 from tests.helpers import run_gvc
 from tests.test_infer import _export_tiny
