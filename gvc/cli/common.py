@@ -83,3 +83,14 @@ def finish(report) -> None:
     if not report.ok:
         raise typer.Exit(1)
 
+
+def finish_run(result, out_name: str) -> None:
+    """Say how a training run (`gvc train`, `train-vocoder`, `distill`) ended and how to export
+    its checkpoint; exit 130 when a signal interrupted it."""
+    console.print(f"{result.reason} at step {result.step} (epoch {result.epoch}); checkpoint: "
+                  f"{result.checkpoint or 'no checkpoint'}", highlight=False)
+    if result.checkpoint:
+        console.print(f"export it with: gvc export --checkpoint {result.checkpoint} --out "
+                      f"{out_name}", highlight=False)
+    if result.reason == "interrupted":
+        raise typer.Exit(130)

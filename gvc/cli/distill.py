@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gvc.cli.common import Device, Quiet, Verbose, console, setup_logging
+from gvc.cli.common import Device, Quiet, Verbose, console, finish_run, setup_logging
 from gvc.layout import DEFAULT_DATA
 
 
@@ -79,13 +79,7 @@ def distill(
         target_ema=target_ema, export_ema=export_ema, batch_size=batch_size, device=device,
         log_every=log_every, console=console)
     result = run_distill(opts)
-    where = result.checkpoint or "no checkpoint"
-    console.print(f"{result.reason} at step {result.step}; checkpoint: {where}", highlight=False)
-    if result.checkpoint:
-        console.print(f"export it with: gvc export --checkpoint {result.checkpoint} "
-                      "--out student.gvc.pth", highlight=False)
-    if result.reason == "interrupted":
-        raise typer.Exit(130)
+    finish_run(result, "student.gvc.pth")
 
 
 def register(app: typer.Typer) -> None:

@@ -17,6 +17,7 @@ from gvc.cli.common import (
     TrainPrecision,
     Verbose,
     console,
+    finish_run,
     setup_logging,
 )
 from gvc.layout import DEFAULT_DATA
@@ -83,14 +84,7 @@ def train(
     result = run_training(opts)
     if rank != 0:
         return
-    where = result.checkpoint or "no checkpoint"
-    console.print(f"{result.reason} at step {result.step} (epoch {result.epoch}); "
-                  f"checkpoint: {where}", highlight=False)
-    if result.checkpoint:
-        console.print(f"export it with: gvc export --checkpoint {result.checkpoint} --out gvc.pth",
-                      highlight=False)
-    if result.reason == "interrupted":
-        raise typer.Exit(130)
+    finish_run(result, "gvc.pth")
 
 
 def register(app: typer.Typer) -> None:

@@ -20,6 +20,7 @@ from gvc.cli.common import (
     TrainPrecision,
     Verbose,
     finish,
+    finish_run,
     setup_logging,
 )
 from gvc.errors import ConfigError
@@ -168,13 +169,7 @@ def train_vocoder(
     result = run_training(opts)
     if rank != 0:
         return
-    console.print(f"{result.reason} at step {result.step}; checkpoint: "
-                  f"{result.checkpoint or 'no checkpoint'}", highlight=False)
-    if result.checkpoint:
-        console.print(f"export it with: gvc export --checkpoint {result.run_dir} --out "
-                      "diffwave.pth", highlight=False)
-    if result.reason == "interrupted":
-        raise typer.Exit(130)
+    finish_run(result, "diffwave.pth")
 
 
 def register(app: typer.Typer) -> None:
