@@ -72,9 +72,11 @@ class GradSVC(nn.Module):
         from gvc.config import GradConfig
 
         super().__init__()
-        grad = GradConfig(n_mels, n_vecs, n_pits, n_spks, n_embs, n_enc_channels,
-                          filter_channels, dec_dim, beta_min, beta_max, pe_scale, version,
-                          decoder, prenet_stats, grl_channels)
+        grad = GradConfig(n_mels=n_mels, n_vecs=n_vecs, n_pits=n_pits, n_spks=n_spks,
+                          n_embs=n_embs, n_enc_channels=n_enc_channels,
+                          filter_channels=filter_channels, dec_dim=dec_dim, beta_min=beta_min,
+                          beta_max=beta_max, pe_scale=pe_scale, version=version,
+                          decoder=decoder, prenet_stats=prenet_stats, grl_channels=grl_channels)
         self.n_mels, self.version = n_mels, version
         self.pit_emb = nn.Embedding(n_pits, n_embs)
         self.spk_emb = nn.Linear(n_spks, n_embs)

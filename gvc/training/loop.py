@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +82,12 @@ class TrainRun:
     last_checkpoint: Path | None = None
     saved_step: int | None = None
 
+    @cached_property
+    def clip_groups(self) -> dict[str, list[nn.Parameter]]:
+        """The objective's clip groups, computed once (freezing is settled before the first
+        step), not on every step."""
+        return self.objective.clip_groups(self.model)
+
     @property
     def total_steps(self) -> int:
         """Steps of the whole schedule (`full_epochs` epochs)."""
@@ -113,7 +120,7 @@ def train_step(run: TrainRun, module: nn.Module, batch: Any, joint: bool,
         _diverged(run, "loss", means, batch.names)
     run.optimizer.zero_grad(set_to_none=True)
     sum(losses.values()).backward()
-    norms = optim.clip_gradients(run.objective.clip_groups(run.model), t.grad_clip)
+    norms = optim.clip_gradients(run.clip_groups, t.grad_clip)
     if not all(torch.isfinite(torch.tensor(v)) for v in norms.values()):
         _diverged(run, "gradient", {**means, **{f"{k}_grad_norm": v for k, v in norms.items()}},
                   batch.names)
