@@ -229,10 +229,10 @@ def _decoder_block(data: dict, decoder: str, source: str) -> Any:
     """
     from gvc.decoders.base import decoder_family, decoder_names  # local: keeps import light
 
-    family = decoder_family(decoder) if decoder in decoder_names() else None
-    if family is None:
+    if decoder not in decoder_names():
         raise ConfigError(f"{source}: grad.decoder = {decoder!r} is not available in this build "
                           f"(decoders: {', '.join(decoder_names())})")
+    family = decoder_family(decoder)
     for name in decoder_names():
         if name != decoder and name in data:
             raise ConfigError(f"{source}: a '{name}:' block, but grad.decoder is {decoder!r}; "
