@@ -22,7 +22,8 @@ Training options (`flow:` config block, `FlowOptions`):
   condition, so no weights are added and every V3 file keeps its exact keys.
 
 Guidance at inference with strength w: v = v_cond + w (v_cond - v_null), where the null branch
-drops every condition the model was trained to drop; both branches run as one doubled batch.
+drops every condition the model was trained to drop; on accelerators both branches run as one
+doubled batch, on a CPU as two passes (cheaper there, see `FlowDecoder.guided_field`).
 """
 
 from __future__ import annotations
@@ -160,19 +161,29 @@ class FlowDecoder(DecoderFamily):
         return options is not None and (options.drop_spk > 0 or options.drop_content > 0)
 
     def guided_field(self, mu: torch.Tensor, mask: torch.Tensor, spk_emb: torch.Tensor,
-                     strength: float) -> Field:
+                     strength: float, *, batched: bool | None = None) -> Field:
+        """See `DecoderFamily.guided_field`; `batched`: both branches as one doubled batch
+        (None = on accelerators only: a CPU is busy with one pass already, and its 3x3
+        convolutions cost more per frame once the activations outgrow the caches, so there
+        a doubled batch measured 2.0-2.4x one pass and two passes 2.0x; BENCHMARKS.md)."""
         if strength == 0:
             return self.field(mu, mask, spk_emb)
         if not self.guidance:
             return super().guided_field(mu, mask, spk_emb, strength)
+        if batched is None:
+            batched = mu.device.type != "cpu"
         mu_null = torch.zeros_like(mu) if self.options.drop_content > 0 else mu
         spk_null = torch.zeros_like(spk_emb) if self.options.drop_spk > 0 else spk_emb
         mu2, mask2 = torch.cat([mu, mu_null]), torch.cat([mask, mask])
         spk2 = torch.cat([spk_emb, spk_null])
 
         def guided(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            v_cond, v_null = self(torch.cat([x, x]), mask2, mu2, torch.cat([t, t]),
-                                  spk2).chunk(2)
+            if batched:
+                v_cond, v_null = self(torch.cat([x, x]), mask2, mu2, torch.cat([t, t]),
+                                      spk2).chunk(2)
+            else:
+                v_cond = self(x, mask, mu, t, spk_emb)
+                v_null = self(x, mask, mu_null, t, spk_null)
             return v_cond + strength * (v_cond - v_null)
 
         return guided
