@@ -77,6 +77,15 @@ def test_capabilities_replace_name_checks():
     assert not get_spec("diffwave").capabilities.excitation
     assert get_spec("diffwave").capabilities.weights
     assert get_spec("griffinlim").capabilities.precisions == ("fp32",)
+    # the precision a vocoder runs in follows its declared capabilities for the device
+    from gvc.device import Precision, Runtime
+    from vocoder.registry import runtime_for
+    bf16 = Runtime(torch.device("cpu"), Precision.BF16)
+    assert runtime_for(get_spec("nsf-bigvgan"), bf16).precision is Precision.FP32  # slow on CPU
+    assert runtime_for(get_spec("diffwave"), bf16).precision is Precision.BF16
+    meta = torch.device("meta")  # a non-CPU device: the general list applies
+    assert runtime_for(get_spec("nsf-bigvgan"), Runtime(meta, Precision.BF16)).precision \
+        is Precision.BF16
     with pytest.raises(ConfigError, match="no NSF excitation"):
         load_vocoder("griffinlim").excitation(torch.zeros(5))
     with pytest.raises(ConfigError, match="not iterative"):

@@ -53,6 +53,8 @@ class Capabilities:
 
     Attributes:
         precisions: autocast precisions it runs in; others fall back to fp32 with a log line.
+        cpu_precisions: the same on a CPU, where a precision without fast kernels for the
+            vocoder's layers costs more than fp32 (None = `precisions`).
         weights: needs a checkpoint file (`--vocoder-ckpt`).
         excitation: has an NSF excitation (`Vocoder.excitation`, `--save-pitch-wav`).
         needs_f0: its output depends on the F0 track (copy-synthesis must supply one).
@@ -60,6 +62,7 @@ class Capabilities:
     """
 
     precisions: tuple[str, ...] = ("fp32",)
+    cpu_precisions: tuple[str, ...] | None = None
     weights: bool = False
     excitation: bool = False
     needs_f0: bool = False

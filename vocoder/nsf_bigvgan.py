@@ -49,9 +49,12 @@ class NSFBigVGAN(Vocoder):
     """
 
     name = "nsf-bigvgan"
-    # the context covers the receptive field, so hard cuts are exact
+    # the context covers the receptive field, so hard cuts are exact; on a CPU the depthwise
+    # anti-aliasing filters have no fast bf16 kernel, so bf16 ran slower there than fp32
+    # (RTF 0.57 against 0.43 on 30 s, 2 threads; BENCHMARKS.md, one-step conversion)
     capabilities = Capabilities(
-        precisions=("fp32", "bf16", "fp16"), weights=True, excitation=True, needs_f0=True,
+        precisions=("fp32", "bf16", "fp16"), cpu_precisions=("fp32",), weights=True,
+        excitation=True, needs_f0=True,
         chunking=Chunking(frames=DEFAULT_CHUNK_FRAMES, gpu_frames=GPU_CHUNK_FRAMES,
                           context=DEFAULT_OVERLAP_FRAMES, crossfade=0))
 

@@ -93,11 +93,16 @@ def get_spec(name: str) -> VocoderSpec:
 
 
 def runtime_for(spec: VocoderSpec, runtime: Runtime | None) -> Runtime | None:
-    """`runtime` with its precision replaced by fp32 when the vocoder does not support it."""
-    if runtime is None or runtime.precision.value in spec.capabilities.precisions:
+    """`runtime` with its precision replaced by fp32 when the vocoder does not support it (on
+    that device)."""
+    caps = spec.capabilities
+    on_cpu = runtime is not None and runtime.device.type == "cpu"
+    allowed = caps.cpu_precisions if on_cpu and caps.cpu_precisions is not None \
+        else caps.precisions
+    if runtime is None or runtime.precision.value in allowed:
         return runtime
-    logger.info("vocoder %s runs in fp32 (it does not support %s)", spec.name,
-                runtime.precision.value)
+    logger.info("vocoder %s runs in fp32 (%s is not supported%s)", spec.name,
+                runtime.precision.value, " on a CPU" if on_cpu else "")
     return Runtime(runtime.device, Precision.FP32)
 
 
