@@ -100,7 +100,7 @@ def infer(
         "--cfg-strength",
         help="Classifier-free guidance w: v = v_cond + w (v_cond - v_uncond), 0 = off (default: "
         "the model's infer.cfg_strength). Only for flow models trained with condition dropout; "
-        "doubles the network batch.")] = None,
+        "about doubles the acoustic model's time.")] = None,
     list_samplers: Annotated[bool, typer.Option(
         "--list-samplers", is_eager=True, callback=lambda v: _list_samplers(v),
         help="List every decoder family with its samplers and exit.")] = False,
