@@ -125,12 +125,12 @@ def test_infer_folder_with_a_bad_file_exits_1_and_sigint_exits_130(kit, tmp_path
         _song(src / f"song{i}.wav", 1.0, seed=i + 1, index=i % 2)
     (src / "bad.wav").write_bytes(b"RIFF0000WAVEjunk")
     common = ["infer", "--model", str(kit.model), "--spk", str(kit.spk), "--wave", str(src),
-              "--hubert-model", str(kit.hubert), "--vocoder", "griffinlim", "--device", "cpu"]
-    r = gvc(*common, "--steps", "1", "--out", str(tmp_path / "all"), cwd=tmp_path, timeout=300)
+              "--hubert-model", str(kit.hubert), "--vocoder", "griffinlim", "--steps", "1",
+              "--device", "cpu"]
+    r = gvc(*common, "--out", str(tmp_path / "all"), cwd=tmp_path, timeout=300)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "bad.wav" in r.stdout and len(list((tmp_path / "all").glob("*.wav"))) == 3
-    # 50 steps a song: seconds of work after song0, so the signal lands even on a loaded machine
-    rc, out = interrupt_when([*common, "--steps", "50", "--out", str(tmp_path / "cut")], tmp_path,
+    rc, out = interrupt_when([*common, "--out", str(tmp_path / "cut")], tmp_path,
                              r"song0\.wav -> ", signal.SIGINT)
     assert rc == 130 and "interrupted" in out, out
     assert len(list((tmp_path / "cut").glob("*.wav"))) < 3  # the precondition: cut short
