@@ -174,8 +174,9 @@ class FlowDecoder(DecoderFamily):
             batched = mu.device.type != "cpu"
         mu_null = torch.zeros_like(mu) if self.options.drop_content > 0 else mu
         spk_null = torch.zeros_like(spk_emb) if self.options.drop_spk > 0 else spk_emb
-        mu2, mask2 = torch.cat([mu, mu_null]), torch.cat([mask, mask])
-        spk2 = torch.cat([spk_emb, spk_null])
+        if batched:  # the doubled conditions are built once, not at every step
+            mu2, mask2 = torch.cat([mu, mu_null]), torch.cat([mask, mask])
+            spk2 = torch.cat([spk_emb, spk_null])
 
         def guided(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             if batched:
