@@ -9,11 +9,13 @@ off so that the per-rank random streams do not matter).
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.test_training import make_tree, one_thread, options, tiny_config  # noqa: F401
@@ -22,6 +24,7 @@ from tests.test_training import make_tree, one_thread, options, tiny_config  # n
 # and 1 batch of 2 per rank on 2 ranks; all 3 steps stay in the encoder warm-up, whose losses use
 # no random draw once dropout is off and the unit/mu perturbations are 0.
 STEPS = 3
+HANG_S = 240  # a rank still running after this long is stuck: it dumps its stacks and exits
 CONFIG = dict(segment_frames=32, min_frames=40, max_frames=64, fast_epochs=STEPS, full_epochs=10,
               vec_noise_std=0.0, mu_noise_std=0.0, checkpoint_every=1000)
 
@@ -76,9 +79,10 @@ def test_ddp_weights_equal_across_ranks_and_equal_one_process(tmp_path):
     (tmp_path / "ddp_hooks.py").write_text(HOOKS)
     worker = tmp_path / "worker.py"
     worker.write_text(textwrap.dedent(f"""
-        import os, sys
+        import faulthandler, os, sys
         from pathlib import Path
         import torch
+        faulthandler.dump_traceback_later({HANG_S}, exit=True)  # a hung collective shows where
         sys.path[:0] = [{str(tmp_path)!r}, {str(Path(__file__).parent)!r}]
         import ddp_hooks
         from test_training import options, tiny_config
@@ -93,10 +97,16 @@ def test_ddp_weights_equal_across_ranks_and_equal_one_process(tmp_path):
         torch.save(ddp_hooks.WEIGHTS, tmp / f"rank{{os.environ['RANK']}}.pt")
     """))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                           "--nproc_per_node", "2", str(worker)], capture_output=True, text=True,
-                          timeout=300, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                             "--nproc_per_node", "2", str(worker)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=HANG_S + 60)
+    except subprocess.TimeoutExpired:  # torchrun and both ranks, not just the launcher
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+        pytest.fail(f"torchrun did not finish in {HANG_S + 60} s:\n{err[-3000:]}")
+    assert proc.returncode == 0, err[-3000:]
     rank0 = torch.load(tmp_path / "rank0.pt")
     rank1 = torch.load(tmp_path / "rank1.pt")
     assert rank0 and len(rank0) == len(rank1)

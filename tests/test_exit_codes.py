@@ -30,6 +30,16 @@ def gvc(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProc
                           timeout=timeout, env=env)
 
 
+def _signal_state(pid: int) -> str:
+    """The child's signal masks when it was signalled (shown if it did not stop as expected)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            return " ".join(line.strip() for line in fh if line.startswith(("SigBlk", "SigIgn",
+                                                                             "SigCgt")))
+    except OSError as exc:  # not Linux, or already gone
+        return f"no /proc status ({exc.strerror})"
+
+
 def interrupt_when(args: list[str], cwd: Path, pattern: str, sig: int,
                    timeout: float = 240) -> tuple[int, str]:
     """Start `gvc ARGS`, send `sig` once a stdout line matches `pattern`; (exit code, output)."""
@@ -43,6 +53,7 @@ def interrupt_when(args: list[str], cwd: Path, pattern: str, sig: int,
         if not sent and re.search(pattern, line):
             proc.send_signal(sig)
             sent = True
+            lines.append(f"[test] sent {signal.Signals(sig).name}; {_signal_state(proc.pid)}\n")
         if time.monotonic() > deadline:
             proc.kill()
             break
