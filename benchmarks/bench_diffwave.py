@@ -44,8 +44,17 @@ def _mel(seconds: float):
     return mel_spectrogram(audio / audio.abs().max() * 0.6)[None]
 
 
-def rtf_worker(args: argparse.Namespace) -> dict:
-    """One case in this process: {case, seconds, wall_s, rtf}."""
+def time_case(case: str, seconds: float, *, device: str = "cpu", precision: str = "fp32",
+              ckpt: Path | None = None, size: dict | None = None) -> dict:
+    """Time one vocoder on `seconds` of sung mel in this process.
+
+    Args:
+        case: `nsf-bigvgan` (the file `ckpt`), `diffwave-6` or `diffwave-50` (random weights,
+            Amphion's size unless `size` overrides `DiffWaveConfig` fields).
+
+    Returns:
+        {case, device, precision, audio_s, wall_s, rtf, cpu_s_per_audio_s, threads}.
+    """
     import torch
 
     from gvc.device import resolve_runtime
@@ -54,19 +63,14 @@ def rtf_worker(args: argparse.Namespace) -> dict:
     from vocoder.diffwave.vocoder import DiffWaveVocoder
     from vocoder.nsf_bigvgan import load_nsf_bigvgan
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    runtime = resolve_runtime(args.device, args.precision)
-    seconds = args.seconds
-    if args.case == "nsf-bigvgan":
-        voc = load_nsf_bigvgan(args.ckpt, runtime=runtime)
+    runtime = resolve_runtime(device, precision)
+    if case == "nsf-bigvgan":
+        voc = load_nsf_bigvgan(ckpt, runtime=runtime)
     else:
         torch.manual_seed(0)
-        voc = DiffWaveVocoder(DiffWave(DiffWaveConfig()), VocoderConfig().mel, runtime,
-                              steps=6 if args.case == "diffwave-6" else 50)
-        seconds = min(seconds, args.fast_seconds if args.case == "diffwave-6" else
-                      args.full_seconds)
-    mel = _mel(args.seconds)[..., : int(round(seconds * 100))].to(runtime.device)  # the head
+        voc = DiffWaveVocoder(DiffWave(DiffWaveConfig(**(size or {}))), VocoderConfig().mel,
+                              runtime, steps=6 if case == "diffwave-6" else 50)
+    mel = _mel(seconds).to(runtime.device)
     f0 = torch.full(mel.shape[::2], 220.0, device=runtime.device)
     voc(mel[..., :20], f0[..., :20], torch.Generator().manual_seed(0))  # warm-up (0.2 s)
     sync = torch.cuda.synchronize if runtime.device.type == "cuda" else (lambda: None)
@@ -76,10 +80,25 @@ def rtf_worker(args: argparse.Namespace) -> dict:
     sync()
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     assert audio.shape[-1] == mel.shape[-1] * 320
-    return {"case": args.case, "device": str(runtime.device), "precision": args.precision,
+    seconds = mel.shape[-1] / 100
+    return {"case": case, "device": str(runtime.device), "precision": precision,
             "audio_s": seconds, "wall_s": round(wall, 2),
             "rtf": round(wall / seconds, 3), "cpu_s_per_audio_s": round(cpu / seconds, 3),
             "threads": torch.get_num_threads()}
+
+
+def rtf_worker(args: argparse.Namespace) -> dict:
+    """One case of `rtf` in this process (DiffWave on the head of the mel, see the docstring)."""
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    seconds = args.seconds
+    if args.case != "nsf-bigvgan":
+        seconds = min(seconds, args.fast_seconds if args.case == "diffwave-6" else
+                      args.full_seconds)
+    return time_case(args.case, seconds, device=args.device, precision=args.precision,
+                     ckpt=args.ckpt)
 
 
 def rtf(args: argparse.Namespace) -> list[dict]:

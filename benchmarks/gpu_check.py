@@ -13,7 +13,11 @@ Rows:
   (`--quick`: 1), joint phase, with peak memory (CUDA allocator; CPU: the process's peak
   RSS so far).
 * `gvc infer` real-time factor (compute seconds per audio second, lower is faster) for every
-  decoder family this build can construct, each with its default sampler, random weights.
+  decoder family this build can construct, each with its default sampler and steps (the
+  consistency student: one step), random weights; end to end and the acoustic model alone.
+* DiffWave at Amphion's size (30 layers x 64 channels, random weights) with the fast 6-step and
+  the full 50-step schedule, beside NSF-BigVGAN on the same mel, per precision (`--quick`: a
+  4 x 8 DiffWave on 0.5 s).
 * NCCL DDP smoke test with 2 processes when 2 GPUs exist (an all-reduce and one DDP step).
 
 Every measurement reuses the single-purpose benchmarks beside this file (`bench_hubert.py`,
@@ -38,7 +42,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_hubert  # noqa: E402 - the sibling benchmarks are scripts, not a package
+import bench_diffwave  # noqa: E402 - the sibling benchmarks are scripts, not a package
+import bench_hubert  # noqa: E402
 import bench_infer  # noqa: E402
 import bench_train  # noqa: E402
 
@@ -55,15 +60,17 @@ class Plan:
     train_warmup: int
     infer_preset: str
     infer_seconds: float
-    infer_steps: int | None  # None: the sampler's configured steps
+    infer_steps: int | None  # at most this many steps (None: each family's default steps)
     vocoder_width: int
+    diffwave_seconds: float  # audio per DiffWave case
+    diffwave_size: tuple[int, int] | None  # (layers, channels); None: Amphion's 30 x 64
 
     @classmethod
     def for_run(cls, quick: bool) -> Plan:
         """`--quick`: tiny models and short inputs; otherwise the published sizes."""
         if quick:
-            return cls(1, 2.0, "tiny", (1,), 1, 0, "tiny", 1.0, 2, 64)
-        return cls(12, 60.0, "base", (8, 32), 5, 1, "base", 30.0, None, 320)
+            return cls(1, 2.0, "tiny", (1,), 1, 0, "tiny", 1.0, 2, 64, 0.5, (4, 8))
+        return cls(12, 60.0, "base", (8, 32), 5, 1, "base", 30.0, None, 320, 30.0, None)
 
 
 class Report:
@@ -131,22 +138,22 @@ def training_steps(report: Report, device: torch.device, plan: Plan) -> None:
                 torch.cuda.empty_cache()
 
 
-def decoder_families() -> list[tuple[str, str]]:
-    """(family, its default sampler) of every decoder family registered in this build, so new
-    families are timed as soon as they register (one that cannot be built from the preset alone,
-    e.g. a consistency student, is reported as skipped)."""
+def decoder_families() -> list[tuple[str, str, int]]:
+    """(family, its default sampler, its default steps) of every decoder family registered in
+    this build, so new families are timed as soon as they register (one that cannot be built
+    from the preset alone is reported as skipped)."""
     from gvc.decoders.base import decoder_family, decoder_names
 
-    return [(name, decoder_family(name).default_sampler) for name in decoder_names()]
+    return [(name, decoder_family(name).default_sampler, decoder_family(name).default_steps)
+            for name in decoder_names()]
 
 
 def infer_rtf(report: Report, device: torch.device, plan: Plan, work: Path) -> None:
     """`Converter.convert` (what `gvc infer` runs) on synthetic singing, per decoder family."""
-    from gvc.config import load_config
     from gvc.errors import ConfigError
 
     song = bench_infer.make_song(work / "song.wav", plan.infer_seconds)
-    for family, sampler in decoder_families():
+    for family, sampler, default_steps in decoder_families():
         args = argparse.Namespace(preset=plan.infer_preset, hubert_layers=plan.hubert_layers,
                                   vocoder_width=plan.vocoder_width, device=str(device),
                                   precision="fp32",
@@ -157,18 +164,38 @@ def infer_rtf(report: Report, device: torch.device, plan: Plan, work: Path) -> N
             report.add("infer", f"{family} ({sampler})", f"skipped: {exc}")
             continue
         conv = bench_infer.converter_for(files, args)
-        steps = plan.infer_steps or load_config(plan.infer_preset).infer.steps
+        steps = min(default_steps, plan.infer_steps or default_steps)
         decode = conv.decode_settings(sampler, steps, seed=0)
         spk = conv.speaker(files["spk"])
         conv.convert(song, spk, spk_path=files["spk"], decode=decode)  # first-call overheads
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         start = time.perf_counter()
-        conv.convert(song, spk, spk_path=files["spk"], decode=decode)
+        out = conv.convert(song, spk, spk_path=files["spk"], decode=decode)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         rtf = (time.perf_counter() - start) / plan.infer_seconds
-        report.add("infer", f"{plan.infer_preset} {family} {sampler}:{steps} RTF", rtf, "s/s")
+        what = f"{plan.infer_preset} {family} {sampler}:{steps}"
+        report.add("infer", f"{what} RTF", rtf, "s/s")
+        report.add("infer", f"{what} acoustic RTF", out.timings["acoustic"] / plan.infer_seconds,
+                   "s/s")
+
+
+def diffwave_rtf(report: Report, device: torch.device, plan: Plan, work: Path) -> None:
+    """DiffWave (6 and 50 steps) and NSF-BigVGAN on the same mel, per precision."""
+    import vocoder
+
+    ckpt = work / f"nsf-{plan.vocoder_width}.pth"
+    if not ckpt.is_file():
+        vocoder.save_random_checkpoint(ckpt, upsample_initial_channel=plan.vocoder_width)
+    size = {} if plan.diffwave_size is None else {"residual_layers": plan.diffwave_size[0],
+                                                  "residual_channels": plan.diffwave_size[1]}
+    for precision in precisions(device):
+        for case in ("nsf-bigvgan", "diffwave-6", "diffwave-50"):
+            row = bench_diffwave.time_case(case, plan.diffwave_seconds, device=str(device),
+                                           precision=precision, ckpt=ckpt, size=size)
+            report.add("vocoder", f"{case} {precision} on {row['audio_s']:g} s RTF", row["rtf"],
+                       "s/s")
 
 
 DDP_WORKER = """
@@ -233,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         sections = {"hubert": lambda: hubert_speed(report, device, plan, work),
                     "train": lambda: training_steps(report, device, plan),
                     "infer": lambda: infer_rtf(report, device, plan, work),
+                    "vocoder": lambda: diffwave_rtf(report, device, plan, work),
                     "ddp": lambda: ddp_smoke(report, device, work)}
         for name, run in sections.items():
             try:

@@ -22,6 +22,10 @@ def test_quick_cpu_form_fills_every_section(tmp_path):
     for precision in ("fp32", "bf16"):
         assert by[("hubert", f"1 layers {precision}")] > 0
         assert by[("train", f"tiny batch 1 {precision} step")] > 0
-    assert by[("infer", "tiny score ml:2 RTF")] > 0  # the one family of this build, its default
+    assert by[("infer", "tiny score ml:2 RTF")] > 0  # each family with its default sampler,
+    assert by[("infer", "tiny flow euler:2 acoustic RTF")] > 0  # at most the plan's 2 steps
+    assert by[("infer", "tiny consistency consistency:1 RTF")] > 0  # its default: one step
+    for case in ("nsf-bigvgan", "diffwave-6", "diffwave-50"):
+        assert by[("vocoder", f"{case} fp32 on 0.5 s RTF")] > 0
     assert str(by[("ddp", "nccl 2 processes")]).startswith("skipped")
     assert "| section | item | value | unit |" in r.stdout  # the table
