@@ -18,12 +18,13 @@ one 4 s window: the chunk plan is fixed).
 mel, holds out one clip per singer (the split `gvc index` makes), trains `tiny-diffwave` with
 `gvc train-vocoder`'s loop for `--steps` steps and reads the copy-synthesis log-mel L1 of the
 held-out clips (first 3 s, fast schedule) from the run's validations; Griffin-Lim's L1 on the
-same clips is the line to beat.
+same clips is the line to beat. Every validation step's checkpoint is kept for `evaluate`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -159,6 +160,9 @@ def quality(args: argparse.Namespace) -> dict:
     work = Path(args.work)
     data, files = _corpus(work)
     cfg = load_vocoder_config("tiny-diffwave")
+    # a permanent checkpoint at every validation, so that `evaluate` can score the whole curve
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train,
+                                                             keep_every=args.valid_every))
     gl = GriffinLimVocoder()
     gl_l1 = []
     for item in scan_items(data, 1, files / "valid.txt").items:
@@ -181,9 +185,9 @@ def quality(args: argparse.Namespace) -> dict:
 
 
 def evaluate(args: argparse.Namespace) -> dict:
-    """Copy-synthesis L1 of every checkpoint left in `<work>/run` and of Griffin-Lim, over all
-    bins and over the loud ones (truth above ln(0.0025) = -6: the synthetic corpus has digital
-    silence, where any residual noise costs up to 11 nats)."""
+    """Copy-synthesis L1 of every checkpoint in `--run` (default `<work>/run`) and of Griffin-Lim,
+    over all bins and over the loud ones (truth above ln(0.0025) = -6: the synthetic corpus has
+    digital silence, where any residual noise costs up to 11 nats)."""
     import torch
 
     from gvc.training.checkpoint import list_checkpoints
@@ -209,7 +213,7 @@ def evaluate(args: argparse.Namespace) -> dict:
         return round(sum(every) / len(every), 3), round(sum(loud) / len(loud), 3)
 
     rows = {"griffinlim": l1(GriffinLimVocoder())}
-    for step, path in list_checkpoints(work / "run"):
+    for step, path in list_checkpoints(args.run or work / "run"):
         out = work / f"diffwave-{step}.pth"
         export_vocoder(path, out, force=True)
         rows[f"tiny-diffwave step {step}"] = l1(load_vocoder("diffwave", ckpt=out))
@@ -233,6 +237,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300, help="quality: training steps")
     parser.add_argument("--valid-every", type=int, default=100, help="quality: steps")
     parser.add_argument("--work", default="bench_diffwave_work", help="quality: work folder")
+    parser.add_argument("--run", type=Path, help="evaluate: checkpoints of this folder "
+                        "(default <work>/run)")
     parser.add_argument("--ckpt", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the results here")
