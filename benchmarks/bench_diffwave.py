@@ -4,6 +4,7 @@
     python benchmarks/bench_diffwave.py rtf --fast-seconds 6 --full-seconds 1 --threads 2
     python benchmarks/bench_diffwave.py rtf --device cuda --precision bf16   # the GPU rows
     python benchmarks/bench_diffwave.py quality --steps 300 --valid-every 100 --work /tmp/bdw
+    python benchmarks/bench_diffwave.py quality --device cuda --steps 100000 --valid-every 5000
     python benchmarks/bench_diffwave.py evaluate --work /tmp/bdw   # L1 of the kept checkpoints
 
 `rtf`: seconds of wall time per second of audio (lower is better) of DiffWave at Amphion's size
@@ -174,7 +175,7 @@ def quality(args: argparse.Namespace) -> dict:
     result = train_vocoder(TrainOptions(
         config=cfg, config_name="tiny-diffwave", data=data, run_dir=work / "run",
         train_files=files / "train.txt", valid_files=files / "valid.txt",
-        max_steps=args.steps, device="cpu", valid_every=args.valid_every, log_every=50))
+        max_steps=args.steps, device=args.device, valid_every=args.valid_every, log_every=50))
     wall = time.perf_counter() - start
     rows = [json.loads(line) for line in (work / "run" / "metrics.jsonl").open()]
     curve = [(r["step"], r["validation"]["mel_l1"]) for r in rows if "validation" in r]
@@ -232,7 +233,7 @@ def main() -> None:
     parser.add_argument("--full-seconds", type=float, default=3.0,
                         help="rtf: length for the 50-step schedule (the head of the mel)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    parser.add_argument("--device", default="cpu", help="rtf: cpu, cuda or cuda:N")
+    parser.add_argument("--device", default="cpu", help="rtf, quality: cpu, cuda or cuda:N")
     parser.add_argument("--precision", default="fp32", help="rtf: fp32, bf16 or fp16 (CUDA)")
     parser.add_argument("--steps", type=int, default=300, help="quality: training steps")
     parser.add_argument("--valid-every", type=int, default=100, help="quality: steps")
