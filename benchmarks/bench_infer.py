@@ -99,7 +99,6 @@ def make_files(work: Path, args: argparse.Namespace) -> dict[str, Path]:
 def model_files(work: Path, preset: str, args: argparse.Namespace) -> dict[str, Path]:
     """`make_files` for one acoustic preset."""
     import hubert
-    import vocoder
     from gvc.export.meta import build_meta, gradsvc_features
     from gvc.fileio import save_torch
     from gvc.models import GradSVC
@@ -108,7 +107,7 @@ def model_files(work: Path, preset: str, args: argparse.Namespace) -> dict[str, 
     tag = "".join(f"-{v}" for v in overrides.values())
     files = {"model": work / f"gvc-{preset}{tag}.pth",
              "hubert": work / f"hubert-{args.hubert_layers}.pt",
-             "vocoder": work / f"nsf-{args.vocoder_width}.pth"}
+             "vocoder": vocoder_file(work, args.vocoder_width)}
     if not files["model"].is_file():
         cfg = bench_config(preset, overrides)
         with torch.random.fork_rng(devices=[]):
@@ -119,13 +118,20 @@ def model_files(work: Path, preset: str, args: argparse.Namespace) -> dict[str, 
         save_torch(files["model"], {"model": model.state_dict(), "gvc": meta})
     if not files["hubert"].is_file():
         hubert.save_random_checkpoint(files["hubert"], num_layers=args.hubert_layers)
-    if not files["vocoder"].is_file():
-        vocoder.save_random_checkpoint(files["vocoder"],
-                                       upsample_initial_channel=args.vocoder_width)
     spk = work / "target.spk.npy"
     np.save(spk, (np.random.default_rng(0).standard_normal(256) * 0.05).astype(np.float32))
     files["spk"] = spk
     return files
+
+
+def vocoder_file(work: Path, width: int) -> Path:
+    """A random-weight NSF-BigVGAN file of `width` (upsample_initial_channel), made once."""
+    import vocoder
+
+    path = work / f"nsf-{width}.pth"
+    if not path.is_file():
+        vocoder.save_random_checkpoint(path, upsample_initial_channel=width)
+    return path
 
 
 def bench_config(preset: str, overrides: dict | None = None):

@@ -144,8 +144,8 @@ def decoder_families() -> list[tuple[str, str, int]]:
     from the preset alone is reported as skipped)."""
     from gvc.decoders.base import decoder_family, decoder_names
 
-    return [(name, decoder_family(name).default_sampler, decoder_family(name).default_steps)
-            for name in decoder_names()]
+    families = [decoder_family(name) for name in decoder_names()]
+    return [(f.name, f.default_sampler, f.default_steps) for f in families]
 
 
 def infer_rtf(report: Report, device: torch.device, plan: Plan, work: Path) -> None:
@@ -183,11 +183,7 @@ def infer_rtf(report: Report, device: torch.device, plan: Plan, work: Path) -> N
 
 def diffwave_rtf(report: Report, device: torch.device, plan: Plan, work: Path) -> None:
     """DiffWave (6 and 50 steps) and NSF-BigVGAN on the same mel, per precision."""
-    import vocoder
-
-    ckpt = work / f"nsf-{plan.vocoder_width}.pth"
-    if not ckpt.is_file():
-        vocoder.save_random_checkpoint(ckpt, upsample_initial_channel=plan.vocoder_width)
+    ckpt = bench_infer.vocoder_file(work, plan.vocoder_width)
     size = {} if plan.diffwave_size is None else {"residual_layers": plan.diffwave_size[0],
                                                   "residual_channels": plan.diffwave_size[1]}
     for precision in precisions(device):
